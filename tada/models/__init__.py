@@ -1,0 +1,6 @@
+"""Model architectures; importing this package registers every one of them.
+
+One file per architecture family (timm style).  Each file registers its builders with
+``@register_model``, its released checkpoints with ``register_pretrained`` and an architecture
+inferrer with ``register_arch_inferrer``.
+"""
