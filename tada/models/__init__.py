@@ -4,3 +4,4 @@ One file per architecture family (timm style).  Each file registers its builders
 ``@register_model``, its released checkpoints with ``register_pretrained`` and an architecture
 inferrer with ``register_arch_inferrer``.
 """
+from tada.models import ila  # noqa: F401
