@@ -14,7 +14,7 @@ from tada.checkpoints import CheckpointMismatchError, UnsafeCheckpointError, rea
 from tada.labels import get_labels
 from tada.models.ila import ILA, OpenVocabularyUnavailableError
 from tada.registry import infer_architecture
-from tada.text import TextTooLongError
+from tada.text import TextTooLongError, class_texts, tokenize
 
 ILA_LAYERS = [f"visual.transformer.resblocks.{i}.message_attn" for i in range(2)]
 TOL = {"atol": 1e-4, "rtol": 1e-4}
@@ -217,6 +217,18 @@ def test_open_vocabulary_phrases(tiny_full_vocab, config, io):
         reordered = model(io["input"], class_names=phrases[::-1])
     torch.testing.assert_close(reordered, logits.flip(-1), **TOL)
     assert model.labels == phrases  # a one-off class_names does not change the default
+
+
+def test_text_encoder_skips_only_positions_after_the_last_end_token(tiny_full_vocab):
+    model = tiny_full_vocab
+    tokens = tokenize(class_texts(get_labels("ssv2")))  # 3 to 20 tokens of the 77
+    with torch.no_grad():
+        short = model.encode_text(tokens)
+        # The official pass runs the whole 77-token context.
+        x = model.token_embedding(tokens) + model.positional_embedding
+        x = model.ln_final(model.transformer(x.permute(1, 0, 2)).permute(1, 0, 2))
+        full = x[torch.arange(len(tokens)), tokens.argmax(-1)] @ model.text_projection
+    torch.testing.assert_close(short, full, **TOL)
 
 
 def test_text_features_are_cached_per_label_set(tiny_full_vocab, config, io):

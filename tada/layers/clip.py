@@ -64,7 +64,11 @@ class ResidualAttentionBlock(nn.Module):
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """Self-attention over the L tokens of each of the N sequences of ``x (L, N, C)``."""
-        mask = self.attn_mask.to(dtype=x.dtype, device=x.device) if self.attn_mask is not None else None
+        mask = self.attn_mask
+        if mask is not None:
+            # A causal mask cut to a shorter sequence is the causal mask of that length (ILA runs the
+            # text encoder only up to the last end-of-text token).
+            mask = mask[: x.shape[0], : x.shape[0]].to(dtype=x.dtype, device=x.device)
         tr = active_trace()
         if tr is not None and tr.want_attention:
             # Same maths through the weight-returning path; recorded per head for rollout.
