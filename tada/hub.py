@@ -39,7 +39,12 @@ import torch
 from torch import nn
 
 from tada import registry
-from tada.checkpoints import load_state_dict_strict, read_checkpoint, save_safetensors
+from tada.checkpoints import (
+    CheckpointError,
+    load_state_dict_strict,
+    read_checkpoint,
+    save_safetensors,
+)
 from tada.registry import PretrainedCfg
 
 __all__ = [
@@ -479,6 +484,51 @@ def _cfg_from_official(
     return cfg.replace(**changes)
 
 
+def _check_is_checkpoint_file(path: Path) -> None:
+    """Refuse files that are not torch.save archives before torch does (its message suggests unsafe loading)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint file at {path}")
+    if path.suffix == ".safetensors":
+        return
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip (torch >= 1.6) or a legacy pickle
+        raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (neither a torch.save archive nor a pickle)")
+
+
+def _official_num_classes(official: dict[str, Any] | None) -> int | None:
+    """Class count recorded in an official training config (ILA's K400 text head has no weight that says it)."""
+    value = _get(official, "DATA", "NUM_CLASSES") or _get(official, "VIDEO", "HEAD", "NUM_CLASSES")
+    return int(value) if isinstance(value, (int, float, str)) and str(value).isdigit() else None
+
+
+def _check_variant_shapes(
+    src_name: str, vcfg: PretrainedCfg, overrides: dict[str, Any], state_dict: dict[str, torch.Tensor]
+) -> None:
+    """Fail when the variant's own architecture (on the meta device: no memory) has other keys/shapes.
+
+    This catches, e.g., a reduced or differently sized checkpoint converted with a full-size variant's name.
+    """
+    try:
+        with torch.device("meta"):
+            reference = registry.build_model(vcfg.replace(model_kwargs={**vcfg.model_kwargs, **overrides}))
+    except Exception:  # noqa: BLE001 - a builder that cannot run on meta: the strict load still checks
+        return
+    own = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [(k, tuple(v.shape), own[k]) for k, v in state_dict.items() if k in own and tuple(v.shape) != own[k]]
+    parts = []
+    if mismatched:
+        shown = ", ".join(f"{k} {list(a)} vs {list(b)}" for k, a, b in mismatched[:3])
+        parts.append(f"{len(mismatched)} shapes differ (checkpoint vs variant), e.g. {shown}")
+    for what, keys in (("only in the variant", missing), ("only in the checkpoint", unexpected)):
+        if keys:
+            parts.append(f"{len(keys)} keys {what}, e.g. {', '.join(keys[:3])}")
+    if parts:
+        raise ConversionError(f"{src_name} does not match variant {vcfg.name}: {'; '.join(parts)}")
+
+
 def convert_checkpoint(
     src: str | Path,
     out_dir: str | Path,
@@ -501,6 +551,7 @@ def convert_checkpoint(
     """
     src, out_dir = Path(src).expanduser(), Path(out_dir).expanduser()
     overrides = parse_overrides(overrides)
+    _check_is_checkpoint_file(src)
     ckpt = read_checkpoint(src)
     try:
         architecture, inferred = registry.infer_architecture(ckpt.state_dict, ckpt.config)
@@ -535,13 +586,19 @@ def convert_checkpoint(
                 f"{src.name} has {num_classes} classes, but variant {vcfg.name} has {vcfg.num_classes} "
                 f"({vcfg.label_set})"
             )
+        _check_variant_shapes(src.name, vcfg, overrides, ckpt.state_dict)
         cfg = vcfg.replace(model_kwargs=kwargs, local_dir=None)
     else:
         kwargs = {**inferred, **overrides}
-        num_classes = int(kwargs.pop("num_classes", 0) or registry.PretrainedCfg(architecture).num_classes)
+        num_classes = int(
+            kwargs.pop("num_classes", 0) or _official_num_classes(ckpt.config) or PretrainedCfg("").num_classes
+        )
         cfg = _cfg_from_official(architecture, num_classes, kwargs, ckpt.format, ckpt.config)
 
-    model = registry.build_model(cfg)
+    try:
+        model = registry.build_model(cfg)
+    except TypeError as exc:  # an override or inferred argument the builder does not take
+        raise ConversionError(f"cannot build {architecture}: {exc}") from exc
     load_state_dict_strict(model, ckpt.state_dict)
     sha = _sha256(src)
     provenance = {

@@ -62,6 +62,7 @@ def family():
     base = dict(architecture=ARCH, num_frames=4, crop_size=16, test_scale=16, label_set="", source="hub test")
     registry.register_pretrained(PretrainedCfg(tag="dl", num_classes=5, gdrive_id=FILE_ID, reported_top1=12.5, **base))
     registry.register_pretrained(PretrainedCfg(tag="seven", num_classes=7, gdrive_id="other", **base))
+    registry.register_pretrained(PretrainedCfg(tag="k1", num_classes=5, model_kwargs={"temporal_kernel": 1}, **base))
     yield
     registry._MODEL_BUILDERS.pop(ARCH, None)
     registry._PRETRAINED.pop(ARCH, None)
@@ -150,6 +151,9 @@ def test_convert_rejects_a_mismatched_variant(family, isolated):
     _official_file(src)  # 5 classes
     with pytest.raises(hub.ConversionError, match="5 classes.*7"):
         hub.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.seven")
+    # same class count, but the variant's architecture has other weight shapes
+    with pytest.raises(hub.ConversionError, match=r"does not match variant hubtest_net\.k1: 1 shapes differ.*backbone"):
+        hub.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.k1")
     assert not (isolated / "out").exists()
 
 
