@@ -1,0 +1,322 @@
+"""Renderers: every figure has traces, titles, axis labels, hover values and no empty or NaN data.
+
+Explanations here are built by hand (the renderers take plain data), so each figure's content is known.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from tada.registry import PretrainedCfg
+from visualizations import figures
+from visualizations.explanation import (
+    AttributionExplanation,
+    CalibrationExplanation,
+    CalibrationLayer,
+    CounterfactualResult,
+    CounterfactualVariant,
+    DeletionCurve,
+    PointsExplanation,
+    PointsLayer,
+    SanityCheck,
+)
+from visualizations.figures._common import position_labels
+from visualizations.overlay import blend, frames_from_tensor, placement, shared_range
+
+T = 8
+RNG = np.random.default_rng(0)
+INDICES = [10 + 3 * t for t in range(T)]
+TIMES = [i / 30 for i in INDICES]
+
+
+def check_figure(fig: go.Figure) -> dict:
+    """Shared checks: a title, traces, numeric data present and finite, hover text, JSON for gr.Plot."""
+    assert isinstance(fig, go.Figure)
+    assert fig.layout.title.text
+    assert len(fig.data) > 0
+    for trace in fig.data:
+        if isinstance(trace, go.Image):
+            assert trace.source.startswith("data:image/png;base64,")
+            continue
+        has_data = False
+        for key in ("x", "y", "z"):
+            value = getattr(trace, key, None)
+            if value is None:
+                continue
+            arr = np.asarray(value)
+            assert arr.size > 0, (trace.type, key)
+            if arr.dtype.kind in "fiu":
+                assert np.isfinite(arr).all(), (trace.type, trace.name, key)
+            has_data = True
+        assert has_data, trace.type
+        assert trace.hovertemplate or trace.hoverinfo != "skip", trace.type
+
+    def reject(constant: str) -> None:
+        raise AssertionError(f"{constant} in the figure JSON")
+
+    return json.loads(fig.to_json(), parse_constant=reject)  # what gr.Plot sends to the browser
+
+
+def axis_titles(fig: go.Figure) -> list[str]:
+    layout = fig.layout.to_plotly_json()
+    return [v["title"]["text"] for k, v in layout.items() if k.startswith(("xaxis", "yaxis")) and v.get("title")]
+
+
+def _frames(h: int, w: int) -> list[np.ndarray]:
+    return [RNG.integers(0, 255, (h, w, 3), dtype=np.uint8) for _ in range(T)]
+
+
+def _attribution(signed: bool = False) -> AttributionExplanation:
+    maps = RNG.standard_normal((T, 16, 16)).astype(np.float32)
+    maps = maps if signed else np.abs(maps)
+    return AttributionExplanation(
+        method="occlusion" if signed else "integrated_gradients",
+        heatmaps=maps,
+        frame_importance=maps.reshape(T, -1).sum(1),
+        target=2,
+        target_label="moving right",
+        score=0.8,
+        signed=signed,
+        frame_indices=INDICES,
+        timestamps=TIMES,
+    )
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("display", [None, (32, 48)])
+def test_attribution_figure(signed: bool, display: tuple[int, int] | None) -> None:
+    e = _attribution(signed)
+    frames = _frames(*display) if display else None
+    fig = figures.attribution_figure(e, frames, max_cols=4)
+    check_figure(fig)
+    heatmaps = [d for d in fig.data if isinstance(d, go.Heatmap)]
+    images = [d for d in fig.data if isinstance(d, go.Image)]
+    assert len(heatmaps) == T and len(images) == (T if frames else 0)
+    assert all(h.coloraxis == "coloraxis" for h in heatmaps)  # one colour scale for the figure
+    cmin, cmax = fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax
+    assert cmax > cmin and (cmin == -cmax if signed else cmin == 0)
+    if display:  # 16x16 grid on a 32x48 frame: the centre 32x32 square, 2 px per cell
+        assert heatmaps[0].dx == 2.0 and heatmaps[0].x0 == pytest.approx(8 + 1.0)
+    curve = [d for d in fig.data if isinstance(d, go.Scatter)]
+    assert len(curve) == 1 and np.allclose(curve[0].y, e.frame_importance)
+    assert "input frame (source frame · time)" in axis_titles(fig)
+    ticks = [a for k, a in fig.layout.to_plotly_json().items() if k.startswith("xaxis") and a.get("ticktext")]
+    assert ticks and ticks[0]["ticktext"][1] == "frame 13 · 0.43 s"
+    assert "moving right" in fig.layout.title.text
+
+
+def test_attribution_figure_rejects_mismatched_frames() -> None:
+    with pytest.raises(ValueError):
+        figures.attribution_figure(_attribution(), _frames(32, 32)[:3])
+
+
+def _calibration() -> CalibrationExplanation:
+    frame_map = [[0, 1], [1, 2, 3], [3, 4, 5], [5, 6, 7]]
+    c = 6
+    v2 = CalibrationLayer(
+        name="backbone.stages.0.0.dwconv_rf",
+        factors=1 + 0.1 * RNG.standard_normal((c, 4)).astype(np.float32),
+        bias_factors=1 + 0.1 * RNG.standard_normal((c, 4)).astype(np.float32),
+        identity=1.0,
+        frame_map=frame_map,
+        conv_name="backbone.stages.0.0.dwconv",
+        cal_dim="cout",
+        base_kernel=RNG.standard_normal((c, 3, 3)).astype(np.float32),
+    )
+    raw = CalibrationLayer(
+        name="backbone.layers.0.tada.tadaconv.rf_func",
+        factors=0.2 * RNG.standard_normal((c, 4)).astype(np.float32),
+        bias_factors=None,
+        identity=0.0,
+        frame_map=frame_map,
+        conv_name="backbone.layers.0.tada.tadaconv",
+        cal_dim="cin",
+        base_kernel=RNG.standard_normal((c, 3, 3)).astype(np.float32),
+        kernel_partner=np.arange(c),
+    )
+    return CalibrationExplanation(
+        layers=[v2, raw], num_input_frames=T, target=1, target_label="x", frame_indices=INDICES, timestamps=TIMES
+    )
+
+
+def test_position_labels_name_the_frames_each_position_covers() -> None:
+    labels = position_labels([[0, 1], [1, 2, 3]], INDICES, TIMES)
+    assert labels == ["f10–13 (0.33–0.43 s)", "f13–19 (0.43–0.63 s)"]
+    assert position_labels([[0], [0]]) == ["f0 #0", "f0 #1"]  # never two identical category labels
+
+
+def test_calibration_heatmap_is_centred_on_the_identity() -> None:
+    e = _calibration()
+    fig = figures.calibration_heatmap(e, 0)
+    check_figure(fig)
+    assert len(fig.data) == 2  # weight and bias factors
+    assert fig.layout.coloraxis.cmin + fig.layout.coloraxis.cmax == pytest.approx(2.0)  # centred on 1
+    assert list(fig.data[0].x) == position_labels(e.layers[0].frame_map, INDICES, TIMES)
+    assert "identity = 1" in fig.layout.title.text and "adds +1" in fig.layout.title.text
+    assert {"temporal position (input frames covered)", "channel"} <= set(axis_titles(fig))
+    fig = figures.calibration_heatmap(e, "backbone.layers.0.tada.tadaconv.rf_func")
+    check_figure(fig)
+    assert len(fig.data) == 1 and "no +1" in fig.layout.title.text
+    assert fig.layout.coloraxis.cmin == pytest.approx(-fig.layout.coloraxis.cmax)
+
+
+def test_calibration_summary_channels_and_kernel() -> None:
+    e = _calibration()
+    fig = figures.calibration_summary(e)
+    check_figure(fig)
+    np.testing.assert_allclose(fig.data[0].y, [la.factors.std(1).mean() for la in e.layers], rtol=1e-6)
+    assert "layer (forward order)" in axis_titles(fig)
+
+    fig = figures.calibration_channels(e, 0, k=3)
+    check_figure(fig)
+    top = np.argsort(-e.layers[0].factors.std(1))[:3]
+    assert [d.name for d in fig.data if "bias" not in d.name] == [f"channel {c}" for c in top]
+    assert "calibration factor" in axis_titles(fig)
+
+    fig = figures.calibrated_kernel_figure(e, 0, channel=2)
+    check_figure(fig)
+    assert len(fig.data) == 4
+    la = e.layers[0]
+    for t, trace in enumerate(fig.data):
+        np.testing.assert_allclose(trace.z, la.factors[2, t] * la.base_kernel[2], rtol=1e-6)
+    fig = figures.calibrated_kernel_figure(e, 1, channel=0)
+    assert "output channel 0" in fig.layout.title.text  # cin layer: which W[o, c] slice is shown
+
+
+def _points() -> PointsExplanation:
+    layers = []
+    for i in range(2):
+        pts = RNG.uniform(-0.75, 0.75, (T - 1, 4)).astype(np.float32)
+        layers.append(
+            PointsLayer(
+                name=f"visual.transformer.resblocks.{i}.message_attn",
+                points=pts,
+                points_px=32 + pts * 24,
+                mask_pre=RNG.uniform(0, 1, (T - 1, 4, 4)).astype(np.float32),
+                mask_cur=RNG.uniform(0, 1, (T - 1, 4, 4)).astype(np.float32),
+            )
+        )
+    return PointsExplanation(layers=layers, input_size=64, num_frames=T, frame_indices=INDICES, timestamps=TIMES)
+
+
+@pytest.mark.parametrize("display", [None, (128, 128)])
+def test_points_figure_has_a_slider_over_pairs(display: tuple[int, int] | None) -> None:
+    e = _points()
+    frames = _frames(*display) if display else None
+    fig = figures.points_figure(e, 1, frames)
+    check_figure(fig)
+    steps = fig.layout.sliders[0].steps
+    assert len(steps) == T - 1
+    per_pair = len(fig.data) // (T - 1)
+    assert per_pair == (6 if frames else 4)  # per frame: (image) + mask + point
+    for p, step in enumerate(steps):
+        vis = step.args[0]["visible"]
+        assert sum(vis) == per_pair and all(vis[p * per_pair : (p + 1) * per_pair])
+    assert sum(bool(d.visible) for d in fig.data) == per_pair  # pair 0 shown first
+    points = [d for d in fig.data if isinstance(d, go.Scatter)]
+    scale = 2.0 if frames else 1.0
+    la = e.layers[1]
+    assert points[0].x[0] == pytest.approx(la.points_px[0, 0] * scale)
+    assert points[1].y[0] == pytest.approx(la.points_px[0, 3] * scale)
+    masks = [d for d in fig.data if isinstance(d, go.Heatmap)]
+    assert masks[0].dx == pytest.approx(16 * scale)  # 4x4 grid over a 64 px crop
+
+
+def test_trajectories_figure() -> None:
+    e = _points()
+    fig = figures.trajectories_figure(e, _frames(64, 64))
+    check_figure(fig)
+    lines = [d for d in fig.data if isinstance(d, go.Scatter)]
+    assert len(lines) == 2 and len(lines[0].x) == T
+    traj = e.trajectories()
+    # middle frames average the point of the pair before (as "cur") and after (as "pre")
+    la = e.layers[0]
+    assert traj[0, 3, 0] == pytest.approx((la.points_px[2, 2] + la.points_px[3, 0]) / 2)
+    assert traj[0, 0, 1] == pytest.approx(la.points_px[0, 1])
+    assert {"x (px)", "y (px)"} <= set(axis_titles(fig))
+
+
+def test_counterfactual_figure() -> None:
+    def variant(name: str, order: list[int], pred: int, p: float) -> CounterfactualVariant:
+        return CounterfactualVariant(
+            name,
+            name,
+            order,
+            pred,
+            f"c{pred}",
+            [(pred, f"c{pred}", p), (1 - pred, f"c{1 - pred}", 1 - p)],
+            p,
+            pred != 0,
+        )
+
+    res = CounterfactualResult(
+        original=variant("original", list(range(T)), 0, 0.9),
+        variants=[variant("reverse", list(range(T))[::-1], 1, 0.2), variant("freeze", [4] * T, 0, 0.6)],
+        meta={"followed_label": "c0"},
+        frame_indices=INDICES,
+    )
+    fig = figures.counterfactual_figure(res)
+    check_figure(fig)
+    heat, bars = fig.data
+    assert heat.z.shape == (3, T) and list(heat.z[1]) == list(range(T))[::-1]
+    assert list(bars.x) == [0.9, 0.2, 0.6]
+    assert "changed" in bars.text[1] and "changed" not in bars.text[2]
+    assert "1 of 2" in fig.layout.title.text
+    assert "variant" in axis_titles(fig)
+
+
+def test_trust_figures() -> None:
+    a, b = _attribution(), _attribution()
+    check = SanityCheck(method="gradcam", trained=a, randomised=b, rank_correlation=0.1, cascade=[("head", 0.4)])
+    fig = figures.sanity_figure(check)
+    check_figure(fig)
+    assert "ρ = 0.10" in fig.layout.title.text and "passes" in fig.layout.title.text
+    assert len([d for d in fig.data if isinstance(d, go.Heatmap)]) == 8
+    curve = DeletionCurve(
+        method="gradcam",
+        target=1,
+        target_label="c1",
+        fractions=np.linspace(0, 1, 5, dtype=np.float32),
+        scores=np.array([0.9, 0.5, 0.3, 0.2, 0.1], np.float32),
+        random_scores=np.array([0.9, 0.8, 0.6, 0.4, 0.1], np.float32),
+        auc=0.3,
+        random_auc=0.6,
+    )
+    fig = figures.deletion_figure(curve)
+    check_figure(fig)
+    assert len(fig.data) == 2 and "AUC 0.300" in fig.data[0].name
+
+
+def test_figures_render_in_gradio_plot() -> None:
+    gr = pytest.importorskip("gradio")
+    payload = gr.Plot().postprocess(figures.attribution_figure(_attribution(), _frames(32, 32)))
+    assert payload.type == "plotly" and json.loads(payload.plot)["data"]
+
+
+def test_overlay_helpers() -> None:
+    frame = np.full((40, 60, 3), 100, np.uint8)
+    heat = np.zeros((10, 10), np.float32)
+    heat[2:5, 2:5] = 1.0
+    out = blend(frame, heat, 0.0, 1.0)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert (out[:, :10] == 100).all()  # outside the centre crop: untouched
+    assert (out[0, 10:50] == 100).all()  # zero heat: transparent
+    assert not (out[12:18, 20:28] == 100).all()  # hot cells (rows 2-4 -> y 8..20, cols 2-4 -> x 18..30)
+    p = placement((40, 60), (10, 10))
+    assert (p.scale, p.x0, p.y0) == (4.0, 10.0, 0.0)
+    assert shared_range([np.array([-2.0, 1.0])], signed=True, percentile=100) == (-2.0, 2.0)
+    lo, hi = shared_range([np.zeros(4)], signed=False)
+    assert hi > lo
+    cfg = PretrainedCfg(architecture="x", mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.4), input_layout="BTCHW")
+    model = torch.nn.Module()
+    model.pretrained_cfg = cfg
+    pixels = torch.randint(0, 256, (T, 3, 8, 8)).float()
+    x = (pixels / 255 - torch.tensor(cfg.mean).view(3, 1, 1)) / torch.tensor(cfg.std).view(3, 1, 1)
+    back = frames_from_tensor(model, x[None])
+    assert len(back) == T and back[0].shape == (8, 8, 3)
+    assert np.array_equal(back[3], pixels[3].permute(1, 2, 0).numpy().astype(np.uint8))

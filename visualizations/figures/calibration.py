@@ -1,0 +1,198 @@
+"""Renderers for TAdaConv calibration: per-layer heatmaps, depth summary, channel lines, kernels over time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from visualizations.explanation import CalibrationExplanation, CalibrationLayer
+from visualizations.figures._common import finish, position_labels
+from visualizations.overlay import DIVERGING
+
+__all__ = ["calibration_heatmap", "calibration_summary", "calibration_channels", "calibrated_kernel_figure"]
+
+
+def _identity_note(layer: CalibrationLayer) -> str:
+    if layer.identity == 1.0:
+        return "identity = 1 (the model adds +1 to the routing output)"
+    return f"identity = {layer.identity:g} (the model uses the raw routing output, no +1)"
+
+
+def _positions(expl: CalibrationExplanation, layer: CalibrationLayer) -> list[str]:
+    return position_labels(layer.frame_map, expl.frame_indices, expl.timestamps)
+
+
+def _short(name: str) -> str:
+    for prefix in ("backbone.", "visual.transformer."):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    return name
+
+
+def calibration_heatmap(expl: CalibrationExplanation, layer: str | int = -1) -> go.Figure:
+    """Channels x temporal positions of one layer's weight factors (and bias factors for V2 layers),
+    on a diverging scale centred on the identity value; x labels name the frames each position covers."""
+    la = expl.layer(layer)
+    xs = _positions(expl, la)
+    panels = [("weight calibration α", la.factors)]
+    if la.bias_factors is not None:
+        panels.append(("bias calibration β", la.bias_factors))
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels], horizontal_spacing=0.08)
+    dev = max(float(np.abs(p[1] - la.identity).max()) for p in panels) or 1.0
+    channels = np.arange(la.channels)
+    for i, (title, z) in enumerate(panels):
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=xs,
+                y=channels,
+                coloraxis="coloraxis",
+                name=title,
+                hovertemplate="channel %{y}<br>position %{x}<br>" + title + " = %{z:.4f}<extra></extra>",
+            ),
+            row=1,
+            col=i + 1,
+        )
+        fig.update_xaxes(title_text="temporal position (input frames covered)", type="category", row=1, col=i + 1)
+        fig.update_yaxes(title_text="channel", row=1, col=i + 1)
+    fig.update_layout(
+        coloraxis={
+            "colorscale": DIVERGING,
+            "cmin": la.identity - dev,
+            "cmax": la.identity + dev,
+            "colorbar": {"title": {"text": "factor"}},
+        }
+    )
+    return finish(
+        fig, f"Calibration of {la.name} — {_identity_note(la)}", height=max(360, min(900, 4 * la.channels + 200))
+    )
+
+
+def calibration_summary(expl: CalibrationExplanation) -> go.Figure:
+    """Where in depth the model adapts over time: per layer, the temporal spread of the factors (mean over
+    channels of their std over time) and their mean distance from the identity value."""
+    s = expl.summary()
+    names = [la.name for la in expl.layers]
+    short = [f"{i}: {_short(n)}" for i, n in enumerate(names)]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(
+            x=short,
+            y=s["temporal_std"],
+            name="variation over time (mean std of α over positions)",
+            customdata=names,
+            hovertemplate="%{customdata}<br>std over time %{y:.4f}<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=short,
+            y=s["deviation"],
+            name="mean |α − identity|",
+            mode="lines+markers",
+            customdata=names,
+            hovertemplate="%{customdata}<br>mean |α − identity| %{y:.4f}<extra></extra>",
+        ),
+        secondary_y=True,
+    )
+    fig.update_xaxes(title_text="layer (forward order)", tickangle=-45)
+    fig.update_yaxes(title_text="std of α over time", secondary_y=False)
+    fig.update_yaxes(title_text="mean |α − identity|", secondary_y=True)
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+    return finish(fig, "Temporal calibration across depth", height=460)
+
+
+def calibration_channels(
+    expl: CalibrationExplanation, layer: str | int = -1, channels: Sequence[int] | None = None, k: int = 5
+) -> go.Figure:
+    """Selected channels' factors as lines over time (default: the ``k`` that vary most over time)."""
+    la = expl.layer(layer)
+    xs = _positions(expl, la)
+    if channels is None:
+        channels = [int(c) for c in np.argsort(-la.temporal_variation())[:k]]
+    fig = go.Figure()
+    for c in channels:
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=la.factors[c],
+                mode="lines+markers",
+                name=f"channel {c}",
+                hovertemplate=f"channel {c}<br>%{{x}}<br>α = %{{y:.4f}}<extra></extra>",
+            )
+        )
+        if la.bias_factors is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=la.bias_factors[c],
+                    mode="lines",
+                    line={"dash": "dot"},
+                    name=f"channel {c} (bias β)",
+                    hovertemplate=f"channel {c}<br>%{{x}}<br>β = %{{y:.4f}}<extra></extra>",
+                )
+            )
+    fig.add_hline(y=la.identity, line_dash="dash", line_color="grey", annotation_text=f"identity {la.identity:g}")
+    fig.update_xaxes(title_text="temporal position (input frames covered)", type="category")
+    fig.update_yaxes(title_text="calibration factor")
+    return finish(fig, f"Calibration over time, {la.name}", height=420)
+
+
+def calibrated_kernel_figure(
+    expl: CalibrationExplanation, layer: str | int = -1, channel: int | None = None
+) -> go.Figure:
+    """The kernel actually applied at each temporal position, W_t = α_t · W_b, for one channel
+    (default: the channel whose factor varies most over time), on one shared diverging scale."""
+    la = expl.layer(layer)
+    if channel is None:
+        channel = int(np.argmax(la.temporal_variation()))
+    kernels = la.calibrated_kernel(channel)  # (T', kh, kw)
+    xs = _positions(expl, la)
+    n = kernels.shape[0]
+    cols = min(8, n)
+    rows = -(-n // cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[f"{x}<br>α = {la.factors[channel, i]:.3f}" for i, x in enumerate(xs)],
+        horizontal_spacing=0.03,
+        vertical_spacing=0.3 / rows,
+    )
+    top = float(np.abs(kernels).max()) or 1.0
+    for i in range(n):
+        r, c = divmod(i, cols)
+        fig.add_trace(
+            go.Heatmap(
+                z=kernels[i],
+                coloraxis="coloraxis",
+                name=xs[i],
+                hovertemplate=f"{xs[i]}<br>row %{{y}}, col %{{x}}<br>W = %{{z:.4g}}<extra></extra>",
+            ),
+            row=r + 1,
+            col=c + 1,
+        )
+        fig.update_xaxes(title_text="kernel col" if i == 0 else None, constrain="domain", row=r + 1, col=c + 1)
+        fig.update_yaxes(
+            title_text="kernel row" if i == 0 else None,
+            autorange="reversed",
+            constrain="domain",
+            scaleanchor=f"x{i + 1 if i else ''}",
+            row=r + 1,
+            col=c + 1,
+        )
+    fig.update_annotations(font_size=11)
+    partner = ""
+    if la.kernel_partner is not None:
+        side = "output" if la.cal_dim == "cin" else "input"
+        partner = f", slice with {side} channel {int(la.kernel_partner[channel])}"
+    fig.update_layout(
+        coloraxis={"colorscale": DIVERGING, "cmin": -top, "cmax": top, "colorbar": {"title": {"text": "W"}}}
+    )
+    title = f"Calibrated kernel W_t = α_t · W_b, {la.conv_name or la.name}, channel {channel} ({la.cal_dim}{partner})"
+    fig = finish(fig, title, height=150 + 220 * rows, width=max(640, 150 * cols + 160))
+    fig.update_layout(margin={"t": 110})
+    return fig

@@ -1,0 +1,68 @@
+"""Renderer for temporal counterfactuals: what each edit does to the frames and to the prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from visualizations.explanation import CounterfactualResult
+from visualizations.figures._common import finish, frame_labels
+
+__all__ = ["counterfactual_figure"]
+
+
+def counterfactual_figure(result: CounterfactualResult) -> go.Figure:
+    """Left: which input frame each variant shows at each position. Right: probability of the followed
+    class on each variant, annotated with the variant's own prediction (red when it changed)."""
+    rows = result.all
+    names = [v.name for v in rows]
+    t = len(rows[0].frame_order)
+    order = np.array([v.frame_order for v in rows], dtype=np.int32)
+    labels = frame_labels(t, result.frame_indices, result.timestamps)
+    followed = result.meta.get("followed_label", rows[0].predicted_label)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.45, 0.55],
+        subplot_titles=["frame shown at each position", f"p(“{followed}”) and the new prediction"],
+        horizontal_spacing=0.12,
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=order,
+            x=list(range(t)),
+            y=names,
+            colorscale="Viridis",
+            zmin=0,
+            zmax=max(1, t - 1),
+            text=[[labels[f] for f in row] for row in order],
+            hovertemplate="%{y}<br>position %{x}: shows %{text}<extra></extra>",
+            colorbar={"title": {"text": "source frame"}, "x": 0.42, "len": 0.8},
+        ),
+        row=1,
+        col=1,
+    )
+    fig.update_xaxes(title_text="input position", row=1, col=1)
+    fig.update_yaxes(title_text="variant", autorange="reversed", row=1, col=1)
+    top = ["<br>".join(f"{lab}: {p:.2f}" for _, lab, p in v.top_k) for v in rows]
+    fig.add_trace(
+        go.Bar(
+            x=[v.target_prob for v in rows],
+            y=names,
+            orientation="h",
+            marker={"color": ["#d62728" if v.changed else "#1f77b4" for v in rows]},
+            text=[f"→ {v.predicted_label}" + (" (changed)" if v.changed else "") for v in rows],
+            textposition="auto",
+            customdata=top,
+            hovertemplate="%{y}<br>p = %{x:.3f}<br>top classes:<br>%{customdata}<extra></extra>",
+            showlegend=False,
+        ),
+        row=1,
+        col=2,
+    )
+    fig.update_xaxes(title_text=f"probability of “{followed}”", range=[0, 1], row=1, col=2)
+    fig.update_yaxes(title_text="variant", autorange="reversed", row=1, col=2)
+    changed = sum(v.changed for v in result.variants)
+    title = f"Does the model use time? {changed} of {len(result.variants)} temporal edits change the prediction"
+    return finish(fig, title, height=120 + 60 * len(rows), width=1000)
