@@ -1,0 +1,192 @@
+"""From uint8 frames to the exact tensor a model was tested with (resize, crop, normalise, layout).
+
+Two official test pipelines exist, told apart by the config's sampling protocol:
+
+TAdaConv family (``sampling`` ``"interval"`` / ``"segment"``; ``KineticsResizedCrop``)
+    frames / 255 -> short side resized to ``test_scale`` with ``F.interpolate(mode="bilinear",
+    align_corners=False)`` (no antialias; the long side is ``int(long / short * test_scale)``) ->
+    ``crop_size`` crop: the centre for one crop; for three crops the start, centre and end of the
+    long side (official order) -> ``(x - mean) / std`` -> ``C, T, H, W``.
+
+ILA (``sampling == "uniform"``; mmaction ``Resize``/``CenterCrop``/``ThreeCrop``/``Normalize``)
+    0..255 values; short side resized with mmcv's rounding (``int(side * scale + 0.5)``) to
+    ``test_scale`` (= ``int(256 / 224 * crop_size)``) then a centre crop; for the official 3-crop
+    protocol the short side goes to ``crop_size`` and the crops are left/top, right/bottom, centre
+    (official order) -> ``(x - mean) / std`` -> ``T, C, H, W``.  mmcv resizes uint8 pictures with
+    OpenCV; here the bilinear result is rounded back to integers, which matches it to within one
+    grey level (OpenCV's fixed-point weights).
+
+Views are ordered clip-major (clip 0's crops first); averaging scores makes the order irrelevant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["VideoTransform"]
+
+_CHUNK_BYTES = 64 * 1024 * 1024  # float working memory per resize chunk (frames are resized in groups)
+
+
+def _as_uint8_frames(frames: Any) -> torch.Tensor:
+    t = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(frames))
+    if t.dtype != torch.uint8 or t.ndim != 4 or t.shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames of shape (T, H, W, 3), got {tuple(t.shape)} {t.dtype}")
+    return t
+
+
+class VideoTransform:
+    """Callable turning decoded frames into a model's input, following its pretrained config.
+
+    Args:
+        cfg: any object with ``num_frames``, ``sampling``, ``test_scale``, ``crop_size``, ``mean``,
+            ``std``, ``pixel_range``, ``input_layout``, ``num_clips``, ``num_crops`` (a
+            ``tada.registry.PretrainedCfg``), or a model carrying one as ``model.pretrained_cfg``.
+        views: ``"single"`` (one clip, centre crop: the default, cheapest) or ``"official"`` (the
+            published ``num_clips x num_crops`` protocol).
+
+    ``transform(frames)`` takes ``(T, H, W, 3)`` uint8 frames (numpy or torch) for one clip, or a
+    sequence of ``num_clips`` such arrays, and returns a float32 tensor ``(num_views, *layout)``:
+    ``(V, C, T, S, S)`` for ``"BCTHW"`` models, ``(V, T, C, S, S)`` for ``"BTCHW"`` (ILA).  Feed it
+    to the model as a batch of views and average with :func:`tada.video.average_view_scores`.
+    """
+
+    def __init__(self, cfg: Any, views: str = "single") -> None:
+        cfg = getattr(cfg, "pretrained_cfg", cfg)
+        if views not in ("single", "official"):
+            raise ValueError(f"views must be 'single' or 'official', not {views!r}")
+        self.cfg = cfg
+        self.views = views
+        self.num_frames = int(cfg.num_frames)
+        self.sampling = cfg.sampling
+        self.family = "ila" if cfg.sampling == "uniform" else "tadaconv"
+        self.test_scale = int(cfg.test_scale)
+        self.crop_size = int(cfg.crop_size)
+        self.pixel_range = float(cfg.pixel_range)
+        self.input_layout = str(cfg.input_layout).upper()
+        if self.input_layout not in ("BCTHW", "BTCHW"):
+            raise ValueError(f"unsupported input_layout {cfg.input_layout!r}")
+        self.num_clips = int(cfg.num_clips) if views == "official" else 1
+        self.num_crops = int(cfg.num_crops) if views == "official" else 1
+        if self.num_crops not in (1, 3):
+            raise ValueError(f"num_crops must be 1 or 3, got {self.num_crops}")
+        if self.crop_size > self._resize_short_side():
+            raise ValueError(f"crop_size {self.crop_size} is larger than the resized short side")
+        self._mean = torch.tensor([float(m) for m in cfg.mean], dtype=torch.float32)
+        self._std = torch.tensor([float(s) for s in cfg.std], dtype=torch.float32)
+
+    @classmethod
+    def from_model(cls, model: Any, views: str = "single") -> VideoTransform:
+        """The transform matching ``model.pretrained_cfg`` (model and preprocessing travel together)."""
+        return cls(model.pretrained_cfg, views)
+
+    # -- description ------------------------------------------------------------------------------
+
+    @property
+    def num_views(self) -> int:
+        return self.num_clips * self.num_crops
+
+    @property
+    def crop_names(self) -> list[str]:
+        """Crop names in the order they appear among a clip's views."""
+        if self.num_crops == 1:
+            return ["centre"]
+        if self.family == "ila":
+            return ["start", "end", "centre"]  # mmaction ThreeCrop: left/top, right/bottom, centre
+        return ["start", "centre", "end"]  # TAdaConv spatial index 0, 1, 2
+
+    @property
+    def view_layout(self) -> list[tuple[int, str]]:
+        """``(clip index, crop name)`` for each row of the output (clip-major)."""
+        return [(c, name) for c in range(self.num_clips) for name in self.crop_names]
+
+    def __repr__(self) -> str:
+        return (
+            f"VideoTransform(family={self.family!r}, frames={self.num_frames}, views={self.num_clips}x"
+            f"{self.num_crops}, resize={self._resize_short_side()}, crop={self.crop_size}, "
+            f"layout={self.input_layout!r})"
+        )
+
+    # -- computation ------------------------------------------------------------------------------
+
+    def __call__(self, frames: Any) -> torch.Tensor:
+        clips = [frames] if _is_single_clip(frames) else list(frames)
+        if len(clips) != self.num_clips:
+            raise ValueError(f"expected {self.num_clips} clip(s) of frames, got {len(clips)}")
+        views = [view for clip in clips for view in self.crops(clip)]
+        return torch.stack(views)
+
+    def crops(self, frames: Any) -> list[torch.Tensor]:
+        """The normalised crops of one clip, each in the model layout without the batch axis."""
+        x = _as_uint8_frames(frames)
+        resized = self._resize(x)  # (T, C, h, w) float32 on the model's pixel scale
+        out = []
+        for top, left in self._crop_origins(resized.shape[-2], resized.shape[-1]):
+            crop = resized[..., top : top + self.crop_size, left : left + self.crop_size]
+            crop = (crop - self._mean.view(1, 3, 1, 1)) / self._std.view(1, 3, 1, 1)
+            if self.input_layout == "BCTHW":
+                crop = crop.permute(1, 0, 2, 3)
+            out.append(crop.contiguous())
+        return out
+
+    def _resize_short_side(self) -> int:
+        if self.family == "ila" and self.num_crops == 3:
+            return self.crop_size  # ILA's 3-crop protocol resizes the short side to the crop size
+        return self.test_scale
+
+    def _new_size(self, h: int, w: int) -> tuple[int, int]:
+        short = self._resize_short_side()
+        if self.family == "ila":
+            scale = short / min(h, w)  # mmcv.rescale_size with scale (inf, short)
+            return int(h * scale + 0.5), int(w * scale + 0.5)
+        if h < w:  # KineticsResizedCrop._get_controlled_crop
+            return int(short), int(w / h * short)
+        return int(h / w * short), int(short)
+
+    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        t, h, w, _ = x.shape
+        nh, nw = self._new_size(h, w)
+        # Frames are resized a few at a time: a float copy of a whole 4K clip would take gigabytes.
+        chunk = max(1, _CHUNK_BYTES // (h * w * 3 * 4))
+        out = torch.empty((t, 3, nh, nw), dtype=torch.float32)
+        for s in range(0, t, chunk):
+            part = x[s : s + chunk].permute(0, 3, 1, 2).float()
+            if self.family == "tadaconv":
+                part = part / 255.0  # the official order: to [0, 1] first, then resize
+            if (nh, nw) != (h, w):
+                part = F.interpolate(part, size=(nh, nw), mode="bilinear", align_corners=False)
+            if self.family == "ila":
+                part = part.round().clamp_(0.0, 255.0)  # mmcv resizes uint8 -> uint8
+                if self.pixel_range != 255.0:
+                    part = part * (self.pixel_range / 255.0)
+            elif self.pixel_range != 1.0:
+                part = part * self.pixel_range
+            out[s : s + chunk] = part
+        return out
+
+    def _crop_origins(self, h: int, w: int) -> list[tuple[int, int]]:
+        """(top, left) of each crop, in the official order of the family."""
+        s = self.crop_size
+        y_max, x_max = h - s, w - s
+        if self.num_crops == 1:
+            return [(y_max // 2, x_max // 2)]
+        if self.family == "ila":  # mmaction ThreeCrop
+            if h == s:
+                step = (w - s) // 2
+                return [(0, 0), (0, 2 * step), (0, step)]
+            step = (h - s) // 2
+            return [(0, 0), (2 * step, 0), (step, 0)]
+        short = self._resize_short_side()
+        if w == short:  # portrait or square: crops along the height (official checks width first)
+            return [(0, x_max // 2), (y_max // 2, x_max // 2), (y_max, x_max // 2)]
+        return [(y_max // 2, 0), (y_max // 2, x_max // 2), (y_max // 2, x_max)]
+
+
+def _is_single_clip(frames: Any) -> bool:
+    if isinstance(frames, (np.ndarray, torch.Tensor)):
+        return frames.ndim == 4
+    return False

@@ -1,0 +1,259 @@
+"""Isolated decoder processes: a crash, an abort or a hang in a decoder never takes the app down.
+
+decord aborts the whole process when a reader is used from several threads, and FFmpeg-based
+decoders have crash and hang reports on malformed files.  So every decode runs in a separate worker
+process, one call at a time, under a wall-clock limit:
+
+* a worker that dies (SIGABRT, SIGSEGV, ``os._exit``) is detected at once (its pipe closes) and the
+  call raises :class:`VideoError` ``decoder_crashed``; the next call gets a fresh worker;
+* a worker that does not answer within the time limit is killed; the call raises ``timeout``;
+* several threads (Gradio handlers) can call at once: each call leases its own worker from a small
+  pool, so one bad file only ever affects its own request.
+
+Workers are plain ``python -c`` subprocesses talking over two pipes (``multiprocessing.connection``)
+rather than a ``ProcessPoolExecutor``: a multiprocessing child re-imports the app's ``__main__``
+(for a Gradio app: torch, gradio, the models, ~0.5 GB and seconds), while this worker imports only
+numpy and PyAV.  It loads ``tada.video.*`` without running ``tada/__init__.py`` (which imports torch).
+Large numpy results travel as raw out-of-band buffers (pickle protocol 5), received straight into
+their final array: no extra copy on either side.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from typing import Any
+
+from tada.video.errors import VideoError
+
+__all__ = ["DecoderPool", "get_pool", "run_isolated", "shutdown"]
+
+_VIDEO_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# Runs in the child.  Stub package objects let ``import tada.video.x`` find the files without
+# executing ``tada/__init__.py`` or ``tada/video/__init__.py``.
+_BOOTSTRAP = """
+import os, sys, types
+rfd, wfd, video_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+for name, path in (("tada", os.path.dirname(video_dir)), ("tada.video", video_dir)):
+    module = types.ModuleType(name)
+    module.__path__ = [path]
+    sys.modules[name] = module
+from tada.video.worker import _serve
+_serve(rfd, wfd)
+"""
+
+_START_TIMEOUT_S = 60.0
+
+
+def _send_result(conn: Connection, status: str, obj: Any) -> None:
+    buffers: list[pickle.PickleBuffer] = []
+    try:
+        payload = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    except Exception as exc:  # an unpicklable exception or result: report it as text
+        status, buffers = "error", []
+        payload = pickle.dumps(RuntimeError(f"{type(obj).__name__}: {obj!r} (not picklable: {exc})"))
+    raws = [b.raw() for b in buffers]
+    conn.send((status, payload, [r.nbytes for r in raws]))
+    for raw in raws:
+        conn.send_bytes(raw)
+
+
+def _serve(rfd: int, wfd: int) -> None:
+    """Worker main loop: receive ``(fn, args, kwargs)``, answer ``(status, payload, buffer sizes)``."""
+    rx, tx = Connection(rfd, writable=False), Connection(wfd, readable=False)
+    # Pay the imports (numpy, PyAV: ~0.1 s) before saying ready, not in the first call's time limit.
+    import av  # noqa: F401
+
+    import tada.video.decode  # noqa: F401
+
+    tx.send(("ready", os.getpid()))
+    while True:
+        try:
+            fn, args, kwargs = rx.recv()
+        except (EOFError, OSError):
+            return  # the app closed the pipe (or died): nothing left to do
+        try:
+            result, status = fn(*args, **kwargs), "ok"
+        except Exception as exc:
+            result, status = exc, "error"
+        _send_result(tx, status, result)
+        del result
+
+
+class _Worker:
+    """One decoder subprocess and its two pipes."""
+
+    def __init__(self) -> None:
+        child_rx, parent_tx = os.pipe()
+        parent_rx, child_tx = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOTSTRAP, str(child_rx), str(child_tx), _VIDEO_DIR],
+                pass_fds=(child_rx, child_tx),
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            os.close(child_rx)
+            os.close(child_tx)
+        self._tx = Connection(parent_tx, readable=False)
+        self._rx = Connection(parent_rx, writable=False)
+        self.calls = 0
+        try:
+            if not self._rx.poll(_START_TIMEOUT_S):
+                raise RuntimeError("the decoder process did not start in time")
+            status, self.pid = self._rx.recv()
+        except (EOFError, OSError, RuntimeError) as exc:
+            self.kill()
+            raise RuntimeError(f"could not start the video decoder process ({exc}); see its stderr above") from None
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None and not self._rx.closed
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a process that ignores SIGKILL
+            pass
+        for conn in (self._tx, self._rx):
+            if not conn.closed:
+                conn.close()
+
+    def _died(self) -> VideoError:
+        self.kill()
+        code = self.proc.returncode
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        return VideoError(
+            "The video decoder crashed on this file; the file may be damaged. Please try another file.",
+            "decoder_crashed",
+            f"decoder process {self.proc.pid} ended with {how}",
+        )
+
+    def call(self, fn: Callable, args: tuple, kwargs: dict, timeout: float) -> Any:
+        self.calls += 1
+        try:
+            self._tx.send((fn, args, kwargs))
+        except (OSError, ValueError):
+            raise self._died() from None
+        try:
+            if not self._rx.poll(timeout):
+                self.kill()
+                raise VideoError(
+                    f"Decoding took longer than {timeout:.0f} s and was stopped. The file may be damaged or too long.",
+                    "timeout",
+                )
+            status, payload, sizes = self._rx.recv()
+            buffers = []
+            for n in sizes:
+                if not self._rx.poll(timeout):
+                    self.kill()
+                    raise VideoError("The video decoder stopped answering.", "timeout")
+                buf = bytearray(n)
+                self._rx.recv_bytes_into(buf)
+                buffers.append(buf)
+        except (EOFError, OSError):
+            raise self._died() from None
+        result = pickle.loads(payload, buffers=buffers)
+        if status == "error":
+            raise result
+        return result
+
+
+class DecoderPool:
+    """Up to ``max_workers`` decoder processes; each call leases one for itself (thread-safe).
+
+    Args:
+        max_workers: processes decoding at the same time (calls beyond that wait for a free one).
+        max_calls_per_worker: a worker is replaced after this many calls (bounds memory creep).
+    """
+
+    def __init__(self, max_workers: int = 2, max_calls_per_worker: int = 500) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be >= 1")
+        self.max_workers = max_workers
+        self.max_calls_per_worker = max_calls_per_worker
+        self._idle: list[_Worker] = []
+        self._slots = threading.BoundedSemaphore(max_workers)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def lease(self) -> Iterator[_Worker]:
+        """A worker for a sequence of calls by one thread (e.g. probe then read, sharing its cache)."""
+        if self._closed:
+            raise RuntimeError("the decoder pool is shut down")
+        self._slots.acquire()
+        worker: _Worker | None = None
+        try:
+            with self._lock:
+                worker = self._idle.pop() if self._idle else None
+            if worker is None or not worker.alive():
+                worker = _Worker()
+            yield worker
+        finally:
+            if worker is not None:
+                if worker.alive() and worker.calls < self.max_calls_per_worker and not self._closed:
+                    with self._lock:
+                        self._idle.append(worker)
+                else:
+                    worker.kill()
+            self._slots.release()
+
+    def run(self, fn: Callable, *args: Any, timeout: float = 60.0, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` in a worker process (``fn`` must be importable by reference)."""
+        with self.lease() as worker:
+            return worker.call(fn, args, kwargs, timeout)
+
+    def worker_pids(self) -> list[int]:
+        """Pids of the idle workers (for tests and monitoring)."""
+        with self._lock:
+            return [w.proc.pid for w in self._idle if w.alive()]
+
+    def close(self) -> None:
+        """Stop every idle worker; leased ones stop when their call returns."""
+        self._closed = True
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.kill()
+
+
+_pool: DecoderPool | None = None
+_pool_lock = threading.Lock()
+
+
+def get_pool() -> DecoderPool:
+    """The process-wide decoder pool (created on first use, two workers at most)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._closed:
+            _pool = DecoderPool(max_workers=max(1, min(2, os.cpu_count() or 1)))
+        return _pool
+
+
+def run_isolated(fn: Callable, *args: Any, timeout: float = 60.0, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` in an isolated decoder process of the shared pool.
+
+    Raises :class:`VideoError` ``decoder_crashed`` if the process dies and ``timeout`` if it takes
+    longer than ``timeout`` seconds; exceptions raised by ``fn`` are re-raised here.
+    """
+    return get_pool().run(fn, *args, timeout=timeout, **kwargs)
+
+
+def shutdown() -> None:
+    """Stop the shared pool's worker processes (also done at interpreter exit)."""
+    with _pool_lock:
+        if _pool is not None:
+            _pool.close()
+
+
+atexit.register(shutdown)

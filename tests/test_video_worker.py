@@ -1,0 +1,141 @@
+"""The decoder worker: a crash, an abort or a hang never takes the calling process down; threads are safe."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from video_matrix import (
+    matrix_fixture,  # noqa: F401  (pytest fixtures)
+    read_index,
+)
+
+from tada.video import VideoError, read_frames, run_isolated
+from tada.video.worker import DecoderPool, get_pool
+
+
+def test_abort_in_worker_leaves_caller_alive(matrix):
+    pool = DecoderPool(max_workers=1)
+    try:
+        pool.run(os.getpid)
+        first = pool.worker_pids()
+        with pytest.raises(VideoError) as err:
+            pool.run(os.abort)  # what decord does when a reader is shared across threads (SIGABRT)
+        assert err.value.code == "decoder_crashed" and "signal 6" in err.value.detail
+        assert "crashed" in str(err.value)
+        # The caller is alive and the next call gets a fresh worker.
+        pid = pool.run(os.getpid)
+        assert pid != os.getpid() and [pid] != first
+        from tada.video import decode
+
+        frames = pool.run(decode.read_file, matrix["h264.mp4"].path, [7]).frames
+        assert read_index(frames[0]) == 7
+    finally:
+        pool.close()
+
+
+def test_segfault_and_exit_in_worker():
+    pool = DecoderPool(max_workers=1)
+    try:
+        with pytest.raises(VideoError) as err:
+            pool.run(functools.partial(ctypes.string_at, 0))  # reads address 0: SIGSEGV
+        assert err.value.code == "decoder_crashed" and "signal 11" in err.value.detail
+        with pytest.raises(VideoError) as err:
+            pool.run(os._exit, 3)
+        assert err.value.code == "decoder_crashed" and "exit status 3" in err.value.detail
+        assert pool.run(sum, [1, 2, 3]) == 6
+    finally:
+        pool.close()
+
+
+def test_hung_worker_is_killed_after_the_time_limit():
+    pool = DecoderPool(max_workers=1)
+    try:
+        pool.run(os.getpid)  # start it first so the limit measures the hang only
+        t0 = time.perf_counter()
+        with pytest.raises(VideoError) as err:
+            pool.run(time.sleep, 30, timeout=1.0)
+        assert err.value.code == "timeout" and "longer than 1 s" in str(err.value)
+        assert time.perf_counter() - t0 < 10
+        assert pool.run(max, 4, 9) == 9
+    finally:
+        pool.close()
+
+
+def test_exceptions_in_worker_are_re_raised():
+    with pytest.raises(ZeroDivisionError):
+        run_isolated(divmod, 1, 0)
+
+
+def test_worker_does_not_import_torch_or_the_app():
+    """The worker stays small: numpy + PyAV, not torch (0.5 GB) nor ``tada/__init__``."""
+    get_pool().run(os.getpid)
+    assert run_isolated(eval, "'torch' in __import__('sys').modules") is False
+    assert run_isolated(eval, "'av' in __import__('sys').modules") is True
+    assert run_isolated(eval, "hasattr(__import__('sys').modules['tada'], 'create_model')") is False
+
+
+def test_many_threads_at_once(matrix):
+    """Gradio calls handlers from a thread pool: concurrent reads all get their own right frames."""
+    names = ["h264.mp4", "hevc.mp4", "vp9.webm", "av1.mp4", "mpeg4.avi", "h264.mkv", "vp8.webm", "long_gop10.mp4"]
+    errors: list[BaseException] = []
+
+    def work(name: str, k: int) -> None:
+        try:
+            spec = matrix[name]
+            idx = [(k * 7 + j * 5) % spec.num_frames for j in range(4)]
+            frames = read_frames(spec.path, idx)
+            assert [read_index(f) for f in frames] == idx
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(names[k % len(names)], k)) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert len(get_pool().worker_pids()) <= get_pool().max_workers
+
+
+def test_a_crash_in_one_thread_spares_the_others(matrix):
+    pool = DecoderPool(max_workers=2)
+    results: dict[str, object] = {}
+    from tada.video import decode
+
+    def good() -> None:
+        for _ in range(5):
+            res = pool.run(decode.read_file, matrix["vp9.webm"].path, np.arange(30))
+            results.setdefault("good", []).append([read_index(f) for f in res.frames] == list(range(30)))
+
+    def bad() -> None:
+        for _ in range(3):
+            try:
+                pool.run(os.abort)
+            except VideoError as exc:
+                results.setdefault("bad", []).append(exc.code)
+
+    try:
+        threads = [threading.Thread(target=good), threading.Thread(target=bad)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert results["good"] == [True] * 5
+        assert results["bad"] == ["decoder_crashed"] * 3
+    finally:
+        pool.close()
+
+
+def test_closed_pool_refuses_work():
+    pool = DecoderPool(max_workers=1)
+    pool.close()
+    with pytest.raises(RuntimeError):
+        pool.run(os.getpid)
+    with pytest.raises(ValueError):
+        DecoderPool(max_workers=0)
