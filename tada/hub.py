@@ -484,6 +484,15 @@ def _cfg_from_official(
     return cfg.replace(**changes)
 
 
+def _plain(value: Any) -> Any:
+    """Tuples as lists (what JSON gives back), so (16, 32) and [16, 32] compare equal."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _check_is_checkpoint_file(path: Path) -> None:
     """Refuse files that are not torch.save archives before torch does (its message suggests unsafe loading)."""
     if not path.is_file():
@@ -574,7 +583,7 @@ def convert_checkpoint(
         conflicts = [
             f"{k}={inferred[k]!r} in the checkpoint vs {kwargs[k]!r} in {vcfg.name}"
             for k in inferred
-            if k in kwargs and k not in overrides and kwargs[k] != inferred[k] and k != "num_classes"
+            if k in kwargs and k not in overrides and _plain(kwargs[k]) != _plain(inferred[k]) and k != "num_classes"
         ]
         if conflicts:
             raise ConversionError(f"{src.name} does not match variant {vcfg.name}: {'; '.join(conflicts)}")
@@ -597,8 +606,11 @@ def convert_checkpoint(
 
     try:
         model = registry.build_model(cfg)
-    except TypeError as exc:  # an override or inferred argument the builder does not take
-        raise ConversionError(f"cannot build {architecture}: {exc}") from exc
+    except (TypeError, ValueError) as exc:  # an argument the builder does not take, or a value it refuses
+        raise ConversionError(
+            f"cannot build {architecture} from {src.name}: {exc} (parameters the checkpoint does not record "
+            "are set with --override KEY=VALUE)"
+        ) from exc
     load_state_dict_strict(model, ckpt.state_dict)
     sha = _sha256(src)
     provenance = {

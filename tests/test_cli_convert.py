@@ -49,6 +49,7 @@ def ila_logits(model: torch.nn.Module, io: dict[str, torch.Tensor]) -> torch.Ten
         return model(io["input"])
 
 
+@pytest.mark.slow  # interpreter start-up (torch, timm) dominates: ~3-5 s a run
 def test_convert_ila_fixture_and_load_back(tmp_path, reference_dir):
     fixtures = reference_dir / "ila" / "fixtures"
     out = tmp_path / "ila_tiny"
@@ -67,6 +68,36 @@ def test_convert_ila_fixture_and_load_back(tmp_path, reference_dir):
     torch.testing.assert_close(ila_logits(model, io), io["logits"], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # interpreter start-up (torch, timm) dominates: ~3-5 s a run
+def test_convert_tadaformer_with_override_and_load_back(tmp_path, reference_dir):
+    """The routing head dim is not in the official config (64 is hard-coded): the fixture used 8."""
+    fixtures = reference_dir / "tadaconv" / "fixtures"
+    out = tmp_path / "tadaformer_mini"
+    src = str(fixtures / "tadaformer_mini.pyth")
+    proc = run_tada("convert", src, str(out), "--override", "route_head_dim=8", cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["architecture"] == "tadaformer_b16" and config["model_kwargs"]["route_head_dim"] == 8
+    assert config["provenance"]["overrides"] == {"route_head_dim": 8}
+    io = load_file(str(fixtures / "tadaformer_mini.io.safetensors"))
+    with torch.no_grad():
+        logits = tada.create_model(f"local-dir:{out}")(io["input"])
+    torch.testing.assert_close(logits, io["logits"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["tada2d_mini", "tadaconvnextv2_mini", "tadaformer_mini_ssv2"])
+def test_convert_tadaconv_fixtures_in_process(name, tmp_path, reference_dir, capsys):
+    fixtures = reference_dir / "tadaconv" / "fixtures"
+    out = tmp_path / name
+    assert cli.main(["convert", str(fixtures / f"{name}.pyth"), str(out)]) == 0, capsys.readouterr().err
+    io = load_file(str(fixtures / f"{name}.io.safetensors"))
+    model = tada.create_model(f"local-dir:{out}")
+    assert model.pretrained_cfg.num_classes == 10 and model.pretrained_cfg.input_layout == "BCTHW"
+    with torch.no_grad():
+        torch.testing.assert_close(model(io["input"]), io["logits"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow  # interpreter start-up (torch, timm) dominates: ~3-5 s a run
 def test_mismatched_variant_is_one_line_error(tmp_path, reference_dir):
     cache = tmp_path / "cache"
     ila = str(reference_dir / "ila" / "fixtures" / "ila_tiny.pth")
@@ -96,6 +127,7 @@ def test_more_convert_errors_in_process(args, needles, tmp_path, reference_dir, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # interpreter start-up (torch, timm) dominates: ~3-5 s a run
 def test_download_offline_is_one_line_with_instructions(tmp_path):
     cfg = tada.get_pretrained_cfg("ila_b16.k400_8f")
     proc = run_tada("download", cfg.name, cache=tmp_path / "cache")

@@ -106,3 +106,29 @@ def test_ila_pretrained_download_convert_cache(cache, variant, monkeypatch, refe
 
     logits = _serve_and_load(cfg, fixtures / "ila_tiny.pth", cache, monkeypatch, forward)
     torch.testing.assert_close(logits, io["logits"], rtol=1e-4, atol=1e-4)
+
+
+def test_tadaconvnextv2_pretrained_download_convert_cache(cache, variant, monkeypatch, reference_dir):
+    fixtures = reference_dir / "tadaconv" / "fixtures"
+    # the reduced TAdaConvNeXtV2-T of the fixture, with the builder's own arguments (fixture config.json)
+    cfg = variant(
+        PretrainedCfg(
+            architecture="tadaconvnextv2_tiny",
+            tag="hubtest_mini",
+            num_classes=10,
+            label_set="",
+            num_frames=16,
+            crop_size=64,
+            test_scale=64,
+            model_kwargs={"dims": (16, 32, 64, 128), "depths": (1, 1, 2, 1), "route_head_dim": 8, "num_frames": 16},
+            gdrive_id="tadaconvnextv2MiniFixtureId",
+        )
+    )
+    io = load_file(str(fixtures / "tadaconvnextv2_mini.io.safetensors"))
+
+    def forward(model):
+        with torch.no_grad():
+            return model(io["input"])
+
+    logits = _serve_and_load(cfg, fixtures / "tadaconvnextv2_mini.pyth", cache, monkeypatch, forward)
+    torch.testing.assert_close(logits, io["logits"], rtol=1e-4, atol=1e-4)
