@@ -179,6 +179,14 @@ def test_other_frame_counts_run(config, frames):
         model(torch.randn(1, 3, frames, 64, 64))
 
 
+def test_model_built_without_the_registry_still_traces_in_its_layout(config):
+    model = ILA(**tiny_kwargs(config, num_frames=3, vocab_size=49408)).eval()
+    assert model.pretrained_cfg.input_layout == "BTCHW" and model.pretrained_cfg.crop_size == 64
+    with torch.no_grad(), tada.trace(model) as tr:
+        model(torch.randn(1, 3, 3, 64, 64), class_names=["a cat", "a dog"])
+    assert tr.num_input_frames == 3 and tr.frame_map[ILA_LAYERS[0]] == [[0], [1], [2]]
+
+
 def test_attention_trace_records_visual_blocks_not_the_cached_text(tiny, io):
     tiny.clear_text_cache()  # the text side runs inside the trace, and must not be recorded
     with torch.no_grad(), tada.trace(tiny, attention=True) as tr:
@@ -249,6 +257,12 @@ def test_text_features_are_cached_per_label_set(tiny_full_vocab, config, io):
     # New weights invalidate the cache.
     model.load_state_dict(model.state_dict())
     assert len(cache) == 0
+    # Training the text side bypasses the cache so that gradients reach it.
+    model.train()
+    try:
+        assert model.text_features().requires_grad and len(cache) == 0
+    finally:
+        model.eval()
 
 
 def test_default_labels_are_the_pretrained_label_set(tiny_full_vocab, io):
@@ -308,7 +322,8 @@ def test_registry_lists_every_release():
     k400 = ["ila_b32.k400_8f", "ila_b32.k400_16f", "ila_b16.k400_8f", "ila_b16.k400_16f", "ila_l14.k400_8f"]
     ssv2 = ["ila_b16.ssv2_8f", "ila_b16.ssv2_16f", "ila_l14.ssv2_8f", "ila_l14_336.ssv2_16f"]
     expected = {*k400, "ila_l14_336.k400_16f", *ssv2}
-    assert set(tada.list_models("ila*")) == expected
+    released = {n for n in tada.list_models("ila*") if tada.get_pretrained_cfg(n).gdrive_id}
+    assert released == expected
     cfg = tada.get_pretrained_cfg("ila_l14_336.k400_16f")
     assert (cfg.num_frames, cfg.crop_size, cfg.test_scale, cfg.input_layout) == (16, 336, 384, "BTCHW")
     assert cfg.mean == (123.675, 116.28, 103.53) and cfg.pixel_range == 255.0 and cfg.reported_top1 == 88.7

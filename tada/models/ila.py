@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 _R = TypeVar("_R")
+# The official pipeline normalises RGB 0..255 with ImageNet statistics (not CLIP's).
+_MEAN = (123.675, 116.28, 103.53)
+_STD = (58.395, 57.12, 57.375)
 
 
 class OpenVocabularyUnavailableError(RuntimeError):
@@ -292,6 +295,20 @@ class ILA(VideoClassifier):
         self.num_frames, self.ssv2, self.num_classes = num_frames, ssv2, num_classes
         self.embed_dim, self.image_resolution = embed_dim, image_resolution
         self.patch_size, self.context_length, self.vocab_size = vision_patch_size, context_length, vocab_size
+        # A bare config until create_model attaches the variant's, so the layout (BTCHW) is always known.
+        self.pretrained_cfg = PretrainedCfg(
+            architecture="ila",
+            num_classes=num_classes,
+            label_set="ssv2" if ssv2 else "kinetics400",
+            num_frames=num_frames,
+            sampling="uniform",
+            test_scale=int(256 / 224 * image_resolution),
+            crop_size=image_resolution,
+            mean=_MEAN,
+            std=_STD,
+            pixel_range=255.0,
+            input_layout="BTCHW",
+        )
         if ssv2:
             # SSV2 branch: visual encoder + MIT with a linear head, nothing else.
             self.mit = MultiframeIntegrationTransformer(num_frames, embed_dim, mit_layers, num_classes=num_classes)
@@ -436,6 +453,8 @@ class ILA(VideoClassifier):
             self._check_tokens(toks)
             return _untraced(lambda: self.encode_text(toks.to(weight.device)))
 
+        if self.training and torch.is_grad_enabled() and weight.requires_grad:
+            return compute()  # training the text side: no cache, gradients flow (the official run froze it)
         return self.text_cache.get(key, compute)
 
     # --- forward -------------------------------------------------------------------------------------
@@ -573,8 +592,8 @@ for _arch, _data, _frames, _crop, _gdrive, _top1 in _RELEASES:
             sampling="uniform",
             test_scale=int(256 / 224 * _crop),
             crop_size=_crop,
-            mean=(123.675, 116.28, 103.53),
-            std=(58.395, 57.12, 57.375),
+            mean=_MEAN,
+            std=_STD,
             pixel_range=255.0,
             input_layout="BTCHW",
             num_clips=4,
