@@ -26,7 +26,7 @@ from typing import Any
 __all__ = ["main", "Command", "EXTERNAL_COMMANDS", "build_parser", "DEFAULT_PREDICT_MODEL"]
 
 #: Commands living in other modules: name -> module path (see the module docstring for the protocol).
-EXTERNAL_COMMANDS: dict[str, str] = {}
+EXTERNAL_COMMANDS: dict[str, str] = {"predict": "app.cli_predict"}
 
 #: Model used by ``predict`` when ``--model`` is not given (set once the bundled default exists).
 DEFAULT_PREDICT_MODEL: str | None = None
@@ -179,11 +179,30 @@ def _run_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- push ------------------------------------------------------------------------------------------
+
+
+def _configure_push(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", help="a converted model folder (from `convert`)")
+    p.add_argument("repo_id", help="Hugging Face Hub model repo, e.g. my-org/tadaconvnextv2_tiny.k400_16f_in1k")
+    p.add_argument("--private", action="store_true", help="create the repo as private")
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    from tada import hub
+
+    url = hub.push_to_hub(args.folder, args.repo_id, private=args.private)
+    print(f"Pushed {args.folder} -> {url}")
+    print(f'Load it with: tada.create_model("hf-hub:{args.repo_id}")')
+    return 0
+
+
 BUILTIN_COMMANDS: dict[str, Command] = {
     "convert": Command("convert an official checkpoint into a model folder", _configure_convert, _run_convert),
     "list": Command("list variants (frames, classes, reported top-1, weights)", _configure_list, _run_list),
     "info": Command("show one variant's config and where its weights are", _configure_info, _run_info),
     "download": Command("fetch variants' weights into the local cache", _configure_download, _run_download),
+    "push": Command("upload a converted model folder to the Hugging Face Hub", _configure_push, _run_push),
 }
 
 
@@ -191,7 +210,10 @@ BUILTIN_COMMANDS: dict[str, Command] = {
 
 
 def _load_external(name: str) -> Command:
-    module = importlib.import_module(EXTERNAL_COMMANDS[name])
+    try:
+        module = importlib.import_module(EXTERNAL_COMMANDS[name])
+    except ImportError as exc:
+        raise CliError(f"command '{name}' is not available here ({EXTERNAL_COMMANDS[name]}: {exc})") from exc
     return Command(getattr(module, "HELP", ""), module.configure, module.run)
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "weights_status",
     "load_model_dir",
     "download_model_dir",
+    "push_to_hub",
     "load_pretrained",
     "fetch_pretrained",
     "convert_checkpoint",
@@ -269,6 +270,38 @@ def _unreachable(url: str, timeout: float) -> str | None:
             return None
     except OSError as exc:
         return f"cannot reach {parts.hostname}: {exc}"
+
+
+def push_to_hub(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    endpoint: str | None = None,
+    commit_message: str = "Upload converted TAda Lab model",
+) -> str:
+    """Upload a model folder (as written by :func:`convert_checkpoint`) to a Hub model repo; returns the commit URL.
+
+    Afterwards ``tada.create_model("hf-hub:<repo_id>")`` loads it anywhere.
+    """
+    from huggingface_hub import HfApi
+
+    folder = Path(folder).expanduser()
+    read_model_config(folder)
+    if not (folder / WEIGHTS_NAME).is_file():
+        raise FileNotFoundError(f"{folder} is not a model folder: no {WEIGHTS_NAME}")
+    if is_offline():
+        raise WeightsUnavailableError(f"Cannot push {folder} to {repo_id}: HF_HUB_OFFLINE=1")
+    api = HfApi(endpoint=endpoint, token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=folder,
+        allow_patterns=[WEIGHTS_NAME, "*.json", CARD_NAME],
+        commit_message=commit_message,
+    )
+    return str(info.commit_url)
 
 
 # --- pretrained=True -----------------------------------------------------------------------------
