@@ -1,0 +1,20 @@
+"""Entry point (local and Hugging Face Spaces): ``python app.py``. Only wires the UI; see ``app/``."""
+
+from __future__ import annotations
+
+import os
+
+# No telemetry, no version check, nothing leaves the machine at launch (set before gradio is imported).
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import logging  # noqa: E402
+
+from app.ui import create_app, launch_kwargs  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+demo = create_app()
+
+if __name__ == "__main__":
+    # Spaces and containers set GRADIO_SERVER_NAME=0.0.0.0; locally the default stays 127.0.0.1.
+    demo.launch(**launch_kwargs())

@@ -1,0 +1,78 @@
+"""``python -m tada predict CLIP [--model NAME] [--json]``: the app's prediction, for scripts.
+
+Uses the same :class:`app.service.Service` as the app, so the numbers are the app's numbers.  A bad
+clip (or a model without weights) prints one ``error:`` line on stderr and exits with status 1
+(:func:`tada.cli.main` does that for every command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+HELP = "predict the top classes of a video clip (default model: the bundled one)"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("clip", help="video file (mp4, webm, mov, mkv, avi ...)")
+    p.add_argument("--model", help="variant name (see `python -m tada list`); default: the bundled default model")
+    p.add_argument("--json", action="store_true", help="print JSON (top-k, frames, timestamps, timings)")
+    p.add_argument("--top-k", type=int, default=5, help="how many classes to print (default 5)")
+    p.add_argument(
+        "--views", choices=("single", "official"), default="single", help="one view, or the official multi-view test"
+    )
+    p.add_argument("--frames", type=int, help="frames fed to the model (default: the model's own)")
+    p.add_argument("--classes", help="ILA open vocabulary: comma-separated class phrases to score")
+    p.add_argument("--device", help="cpu, cuda ... (default: a GPU when present)")
+
+
+def _default_model(service: Any) -> str:
+    from tada import cli
+
+    name = cli.DEFAULT_PREDICT_MODEL or service.default_model()
+    if not name:
+        raise RuntimeError("no bundled model is installed; pass --model NAME (see `python -m tada list`)")
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.service import Sampling, Service
+
+    service = Service(device=args.device)
+    name = args.model or _default_model(service)
+    analysis = service.analyse(
+        args.clip,
+        name,
+        Sampling(frames=args.frames, views=args.views),
+        class_names=args.classes,
+    )
+    top = analysis.top(max(1, args.top_k))
+    if args.json:
+        out = {
+            "clip": args.clip,
+            "model": analysis.model_name,
+            "top": [{"label": label, "score": round(score, 6)} for label, score in top],
+            "views": analysis.clip.num_views,
+            "frames": [int(i) for i in analysis.view.indices],
+            "timestamps": [round(float(t), 4) for t in analysis.view.timestamps],
+            "device": analysis.device,
+            "precision": analysis.precision,
+            "timings_s": {k: round(v, 4) for k, v in analysis.timings.items()},
+            "warnings": list(analysis.clip.warnings),
+        }
+        json.dump(out, sys.stdout, indent=1)
+        print()
+        return 0
+    cfg = analysis.cfg
+    print(
+        f"{analysis.model_name} on {args.clip}: {cfg.num_frames} frames ({cfg.sampling} sampling), "
+        f"{analysis.clip.num_views} view(s)"
+    )
+    width = max(len(label) for label, _ in top)
+    for i, (label, score) in enumerate(top, 1):
+        print(f"{i:>2}. {label.ljust(width)}  {100 * score:5.1f}%")
+    for w in analysis.clip.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0

@@ -1,0 +1,644 @@
+"""The one service object behind the app and ``python -m tada predict``: load and cache models, run, explain.
+
+Everything the UI shows goes through :class:`Service`; inference lives in :mod:`tada`, explanations in
+:mod:`visualizations`.  The service never touches the network on its own: a model's weights are
+"available" when they are bundled or already in a local cache (:func:`tada.hub.weights_status`);
+anything else is fetched only when a user asks for that model and the machine is online.
+
+Thread safety: the model cache is guarded by a lock, each model is built once (concurrent first
+requests wait for the same load), and every use of a model holds that model's own lock (ILA's class
+texts are model state and Captum hooks layers, so two requests must not interleave on one model).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import tada
+from app import gpu
+from tada import hub
+from tada.registry import PretrainedCfg
+from tada.video import Clip, VideoError, VideoLimits, load_clip
+
+__all__ = [
+    "AppError",
+    "Analysis",
+    "Cancelled",
+    "ModelInfo",
+    "Sampling",
+    "Service",
+    "default_model_name",
+    "user_message",
+]
+
+log = logging.getLogger("tada.app")
+
+Progress = Callable[[float, str], Any]
+
+#: Preferred defaults, best first: the bundled trained models (offline, fast, sensible labels).
+DEFAULT_MODEL_PATTERNS = ("tadaconvnextv2*motion*", "*motion*")
+#: Largest absolute difference of class probabilities accepted before bf16 is used on a GPU.
+BF16_TOLERANCE = 0.01
+
+
+class AppError(Exception):
+    """A problem the user can fix (bad input, model that needs weights); the message says how."""
+
+
+class Cancelled(Exception):
+    """The user pressed Stop; raised from progress callbacks so long work ends early."""
+
+
+#: Exceptions whose message is written for the user (matched by name: some live in optional modules).
+USER_ERRORS = {
+    "AppError",
+    "VideoError",
+    "WeightsUnavailableError",
+    "ModelNotFoundError",
+    "TextTooLongError",
+    "OpenVocabularyUnavailableError",
+    "OutOfVocabularyError",
+}
+
+
+def user_message(exc: BaseException) -> str:
+    """The sentence shown to the user for ``exc`` (never a traceback)."""
+    if any(cls.__name__ in USER_ERRORS for cls in type(exc).__mro__):
+        return str(exc).strip() or type(exc).__name__
+    if isinstance(exc, Cancelled):
+        return "Stopped."
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return "The GPU ran out of memory for this request. Try a single view or fewer frames."
+    if isinstance(exc, MemoryError):
+        return "The server ran out of memory for this request. Try a single view or fewer frames."
+    return f"Something went wrong on the server ({type(exc).__name__}). The details are in the server log."
+
+
+# --- model catalogue --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One entry of the model picker."""
+
+    name: str
+    architecture: str
+    family: str  # "tadaconv" or "ila"
+    label_set: str
+    num_classes: int
+    num_frames: int
+    sampling: str
+    sampling_rate: int | None
+    weights: str  # hub.weights_status: bundled / cached / hub-cached / hub / gdrive / none
+    bundled: bool
+    open_vocabulary: bool
+    num_views: int
+    reported: str
+
+    @property
+    def available(self) -> bool:
+        """Weights are on this machine: the model runs offline, now."""
+        return self.weights in ("bundled", "cached", "hub-cached")
+
+    @property
+    def choice_label(self) -> str:
+        """Text of the dropdown entry."""
+        if self.bundled:
+            mark = "bundled"
+        elif self.available:
+            mark = "available"
+        else:
+            mark = "needs weights"
+        return f"{self.name}  ({mark})"
+
+
+def _family(cfg: PretrainedCfg) -> str:
+    return "ila" if cfg.input_layout.upper() == "BTCHW" else "tadaconv"
+
+
+def model_info(name: str) -> ModelInfo:
+    """Catalogue entry of a registered variant (no model is built, nothing is downloaded)."""
+    cfg = tada.get_pretrained_cfg(name)
+    weights = hub.weights_status(cfg)
+    ssv2 = bool(cfg.model_kwargs.get("ssv2"))
+    reported = ""
+    if cfg.reported_top1 is not None:
+        reported = f"{cfg.reported_top1:.1f}% top-1" + (f" ({cfg.reported_views} views)" if cfg.reported_views else "")
+    return ModelInfo(
+        name=cfg.name,
+        architecture=cfg.architecture,
+        family=_family(cfg),
+        label_set=cfg.label_set,
+        num_classes=cfg.num_classes,
+        num_frames=cfg.num_frames,
+        sampling=cfg.sampling,
+        sampling_rate=cfg.sampling_rate,
+        weights=weights,
+        bundled=weights == "bundled",
+        open_vocabulary=_family(cfg) == "ila" and not ssv2,
+        num_views=cfg.num_clips * cfg.num_crops,
+        reported=reported,
+    )
+
+
+def how_to_get_weights(name: str, markdown: bool = False) -> str:
+    """Plain instructions for a variant whose weights are not on this machine (Markdown list when asked)."""
+    cfg = tada.get_pretrained_cfg(name)
+    target = hub.cached_model_dir(cfg.name)
+    code = (lambda t: f"`{t}`") if markdown else (lambda t: t)
+    if cfg.local_dir and not cfg.gdrive_id and not cfg.hf_hub_id:
+        return (
+            f"The bundled weights of {cfg.name} are missing (expected in {cfg.local_dir}). Restore that folder "
+            f"from the repository, or train them again with {code('python -m tada train')}."
+        )
+    ways = [
+        f"local file: download the official checkpoint, then run "
+        f"{code(f'python -m tada convert <file> {target} --variant {cfg.name}')} and restart",
+    ]
+    if cfg.hf_hub_id:
+        ways.append(f"Hugging Face Hub: {code(f'hf download {cfg.hf_hub_id}')} (fills the Hub cache the app reads)")
+    else:
+        hub_call = "tada.create_model('hf-hub:<org>/<repo>')"
+        ways.append(f"Hugging Face Hub: a converted copy pushed to the Hub loads with {code(hub_call)}")
+    if cfg.gdrive_id:
+        ways.append(
+            f"official download ({hub.gdrive_view_url(cfg.gdrive_id)}): with network access "
+            f"{code(f'python -m tada download {cfg.name}')} fetches and converts it (Predict does too, when online)"
+        )
+    head = f"{cfg.name} needs its pretrained weights, which are not on this machine."
+    if markdown:
+        return head + " Any of these works:\n" + "\n".join(f"- {w}" for w in ways)
+    return head + " Get them with one of: " + "; ".join(f"({i}) {w}" for i, w in enumerate(ways, 1)) + "."
+
+
+def default_model_name(names: Sequence[str] | None = None) -> str | None:
+    """The bundled model the app opens with (the TAdaConvNeXtV2 motion model), or None when none exists."""
+    import fnmatch
+
+    names = list(names if names is not None else tada.list_models())
+    bundled = [n for n in names if hub.weights_status(tada.get_pretrained_cfg(n)) == "bundled"]
+    try:
+        from tada.models.motion_zoo import DEFAULT_MODEL
+
+        if DEFAULT_MODEL in bundled:
+            return DEFAULT_MODEL
+    except ImportError:
+        pass
+    for pattern in DEFAULT_MODEL_PATTERNS:
+        hits = [n for n in bundled if fnmatch.fnmatch(n, pattern)]
+        if hits:
+            return hits[0]
+    return bundled[0] if bundled else None
+
+
+# --- requests and results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How frames are taken from the clip (``None`` = the model's official setting).
+
+    Attributes:
+        frames: frames fed to the model.
+        views: ``"single"`` (one centred clip and crop) or ``"official"`` (the published multi-view test).
+        start: start of the clip window in seconds (``"interval"`` sampling, single view only).
+        stride: frame interval at the protocol's reference fps (``"interval"`` sampling only).
+    """
+
+    frames: int | None = None
+    views: str = "single"
+    start: float | None = None
+    stride: int | None = None
+
+    def key(self) -> tuple:
+        return (self.frames, self.views, None if self.start is None else round(self.start, 3), self.stride)
+
+
+@dataclass
+class ViewClip:
+    """One view of a :class:`tada.video.Clip`: what :func:`visualizations.explain` takes (batch of 1)."""
+
+    tensor: torch.Tensor
+    indices: np.ndarray
+    timestamps: np.ndarray
+    display_frames: list[np.ndarray]
+    crop: str = "centre"
+
+
+@dataclass
+class Analysis:
+    """Everything one prediction produced; cached so the tabs reuse it without decoding again."""
+
+    model_name: str
+    cfg: PretrainedCfg
+    clip: Clip
+    view: ViewClip
+    probs: torch.Tensor  # (K,) averaged over views
+    view_probs: torch.Tensor  # (V, K)
+    labels: list[str]
+    class_names: tuple[str, ...] | None
+    sampling: Sampling
+    device: str
+    precision: str
+    timings: dict[str, float] = field(default_factory=dict)
+    internals: dict[str, Any] = field(default_factory=dict)  # "calibration" / "points" explanations
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` best classes with their probabilities."""
+        vals, idx = torch.topk(self.probs, min(k, self.probs.numel()))
+        return [(self.labels[int(i)], float(v)) for v, i in zip(vals, idx)]
+
+    @property
+    def family(self) -> str:
+        return _family(self.cfg)
+
+
+@dataclass
+class _Loaded:
+    model: nn.Module
+    lock: threading.RLock
+    precision: str  # "fp32" or "bf16"
+    note: str = ""
+
+
+def _file_key(path: str) -> tuple:
+    st = os.stat(path)
+    return (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+
+def parse_class_names(text: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Class phrases from the free-text box: one per line or comma-separated; None when empty."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        parts = [p for line in text.splitlines() for p in line.split(",")]
+    else:
+        parts = list(text)
+    names = tuple(dict.fromkeys(p.strip() for p in parts if p and p.strip()))
+    if not names:
+        return None
+    if len(names) < 2:
+        raise AppError("Give at least two class phrases (one per line or comma-separated) to compare.")
+    return names
+
+
+class Service:
+    """Load and cache models, run them on clips, explain their predictions.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``... (default: ``$TADA_DEVICE``, else CUDA when present).
+        precision: ``"auto"`` (bf16 on a GPU when it agrees with fp32 within :data:`BF16_TOLERANCE`),
+            ``"fp32"`` or ``"bf16"`` (checked the same way, also on a CPU).
+        max_models: models kept in memory (least recently used ones are dropped).
+        max_analyses: predictions kept for the tabs (default ``$TADA_ANALYSIS_CACHE``, else 8; 0 = none).
+        limits: upload limits passed to the video layer.
+    """
+
+    def __init__(
+        self,
+        device: str | None = None,
+        precision: str = "auto",
+        max_models: int = 3,
+        max_analyses: int | None = None,
+        limits: VideoLimits | None = None,
+    ) -> None:
+        self.device = torch.device(device or os.environ.get("TADA_DEVICE") or gpu.default_device())
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError("precision must be 'auto', 'fp32' or 'bf16'")
+        self.precision = precision
+        self.max_models = max_models
+        self.max_analyses = int(os.environ.get("TADA_ANALYSIS_CACHE", 8)) if max_analyses is None else max_analyses
+        self.limits = limits or VideoLimits()
+        self._lock = threading.Lock()
+        self._models: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
+        self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()
+
+    # --- catalogue ------------------------------------------------------------------------------
+    def catalogue(self) -> list[ModelInfo]:
+        """Every registered variant, bundled models first, then available ones, then the rest."""
+        infos = [model_info(n) for n in tada.list_models()]
+        return sorted(infos, key=lambda i: (not i.bundled, not i.available, i.name))
+
+    def default_model(self) -> str | None:
+        """The model the UI and the CLI start with."""
+        return default_model_name()
+
+    # --- models ---------------------------------------------------------------------------------
+    def _load(self, name: str, progress: Progress | None) -> _Loaded:
+        cfg = tada.get_pretrained_cfg(name)
+        info = model_info(cfg.name)
+        if not cfg.tag:
+            raise AppError(f"'{name}' is an architecture, not a trained model; pick a variant from the list.")
+        if not info.available and hub.is_offline():
+            raise hub.WeightsUnavailableError(how_to_get_weights(cfg.name))
+        if progress is not None:
+            progress(0.0, f"loading {cfg.name}" + ("" if info.available else " (downloading weights)"))
+        t0 = time.perf_counter()
+        model = tada.create_model(cfg.name, pretrained=True)
+        model = model.to(self.device).eval()
+        precision, note = self._choose_precision(model)
+        log.info("loaded %s on %s (%s) in %.2f s %s", cfg.name, self.device, precision, time.perf_counter() - t0, note)
+        return _Loaded(model=model, lock=threading.RLock(), precision=precision, note=note)
+
+    def _choose_precision(self, model: nn.Module) -> tuple[str, str]:
+        want = self.precision
+        if want == "fp32" or (want == "auto" and self.device.type != "cuda"):
+            return "fp32", ""
+        diff = bf16_difference(model, self.device)
+        if diff <= BF16_TOLERANCE:
+            return "bf16", f"bf16 checked: max |Δp| = {diff:.4f}"
+        return "fp32", f"bf16 rejected: max |Δp| = {diff:.4f} > {BF16_TOLERANCE}"
+
+    def get_model(self, name: str, progress: Progress | None = None) -> _Loaded:
+        """The cached model ``name`` on this service's device, loading it on first use."""
+        name = tada.get_pretrained_cfg(name).name  # canonical (also raises for unknown names)
+        key = (name, str(self.device))
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # one load per model; other models load in parallel
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            loaded = self._load(name, progress)
+            with self._lock:
+                self._models[key] = loaded
+                while len(self._models) > self.max_models:
+                    self._models.popitem(last=False)
+                self._loading.pop(key, None)
+            return loaded
+
+    def cached_models(self) -> list[str]:
+        """Names of the models in memory (least recently used first)."""
+        with self._lock:
+            return [k[0] for k in self._models]
+
+    # --- clips ----------------------------------------------------------------------------------
+    def effective_cfg(self, name: str, sampling: Sampling) -> PretrainedCfg:
+        """The model's test config with the user's sampling choices applied (validated)."""
+        cfg = tada.get_pretrained_cfg(name)
+        changes: dict[str, Any] = {}
+        if sampling.views not in ("single", "official"):
+            raise AppError("Views must be 'single' or 'official'.")
+        if sampling.frames is not None and int(sampling.frames) != cfg.num_frames:
+            frames = int(sampling.frames)
+            if _family(cfg) == "ila" or frames < 1 or frames > 64:
+                raise AppError(
+                    f"{cfg.name} takes exactly {cfg.num_frames} frames"
+                    if _family(cfg) == "ila"
+                    else "Frames must be between 1 and 64."
+                )
+            changes["num_frames"] = frames
+        if sampling.stride is not None and cfg.sampling == "interval" and int(sampling.stride) != cfg.sampling_rate:
+            if int(sampling.stride) < 1:
+                raise AppError("Stride must be at least 1.")
+            changes["sampling_rate"] = int(sampling.stride)
+        return cfg.replace(**changes) if changes else cfg
+
+    def load_clip(self, video: str, cfg: PretrainedCfg, sampling: Sampling) -> Clip:
+        """Decode the frames ``cfg`` and ``sampling`` ask for (VideoError for a bad file)."""
+        if not video:
+            raise AppError("Upload a video (or record one with the webcam, or pick an example) first.")
+        if not os.path.isfile(video):
+            raise VideoError(f"The file {Path(video).name} does not exist.", code="not_found")
+        if sampling.start is not None and cfg.sampling == "interval" and sampling.views == "single":
+            return load_clip_at(video, cfg, float(sampling.start), self.limits)
+        return load_clip(video, cfg, views=sampling.views, limits=self.limits)
+
+    # --- prediction -----------------------------------------------------------------------------
+    def analyse(
+        self,
+        video: str,
+        model_name: str,
+        sampling: Sampling | None = None,
+        class_names: Sequence[str] | str | None = None,
+        progress: Progress | None = None,
+        internals: bool = True,
+    ) -> Analysis:
+        """Predict (class probabilities averaged over the requested views); cached per clip and settings.
+
+        With ``internals`` the calibration factors (TAdaConv) or interactive points (ILA) of the main
+        view are captured too (once; a cached result without them gets them on demand).
+        """
+        sampling = sampling or Sampling()
+        if not video:
+            raise AppError("Upload a video (or record one with the webcam, or pick an example) first.")
+        key, cfg, names = self._key(video, model_name, sampling, class_names)
+        with self._lock:
+            analysis = self._analyses.get(key)
+            if analysis is not None:
+                self._analyses.move_to_end(key)
+        if analysis is None:
+            analysis = self._predict(video, cfg, sampling, names, progress)
+            with self._lock:
+                self._analyses[key] = analysis
+                while len(self._analyses) > self.max_analyses:
+                    self._analyses.popitem(last=False)
+        if internals and not analysis.internals:
+            self._add_internals(analysis, progress)
+        return analysis
+
+    def _key(
+        self, video: str, model_name: str, sampling: Sampling, class_names: Sequence[str] | str | None
+    ) -> tuple[tuple, PretrainedCfg, tuple[str, ...] | None]:
+        names = parse_class_names(class_names)
+        cfg = self.effective_cfg(model_name, sampling)
+        if names is not None and not model_info(cfg.name).open_vocabulary:
+            names = None  # only ILA (K400 form) scores free text; the box is hidden for the others
+        key = (_file_key(video) if os.path.isfile(video) else video, cfg.name, sampling.key(), names)
+        return key, cfg, names
+
+    def peek(
+        self,
+        video: str,
+        model_name: str,
+        sampling: Sampling | None = None,
+        class_names: Sequence[str] | str | None = None,
+    ) -> Analysis | None:
+        """The cached prediction for these settings, or None (never computes anything)."""
+        try:
+            key = self._key(video, model_name, sampling or Sampling(), class_names)[0]
+        except Exception:  # noqa: BLE001 - invalid settings simply have no cached result
+            return None
+        with self._lock:
+            return self._analyses.get(key)
+
+    def _predict(
+        self,
+        video: str,
+        cfg: PretrainedCfg,
+        sampling: Sampling,
+        names: tuple[str, ...] | None,
+        progress: Progress | None,
+    ) -> Analysis:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        loaded = self.get_model(cfg.name, progress)
+        timings["load"] = time.perf_counter() - t0
+        if progress is not None:
+            progress(0.05, "decoding the clip")
+        t0 = time.perf_counter()
+        clip = self.load_clip(video, cfg, sampling)
+        timings["decode"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        n = clip.num_views
+        logits = []
+        with loaded.lock:
+            model = loaded.model
+            _set_class_names(model, names)
+            for v in range(n):
+                if progress is not None:
+                    progress(0.1 + 0.8 * v / n, f"view {v + 1} of {n}" if n > 1 else "running the model")
+                logits.append(self._forward(model, clip.tensor[v : v + 1], loaded.precision, cfg.num_frames))
+            labels = [str(x) for x in model.labels] if hasattr(model, "labels") else []
+        view_logits = torch.cat(logits)
+        if len(labels) != view_logits.shape[1]:
+            labels = [f"class {i}" for i in range(view_logits.shape[1])]
+        timings["model"] = time.perf_counter() - t0
+        view_probs = torch.softmax(view_logits.float(), -1)
+        return Analysis(
+            model_name=cfg.name,
+            cfg=cfg,
+            clip=clip,
+            view=main_view(clip),
+            probs=view_probs.mean(0),
+            view_probs=view_probs,
+            labels=labels,
+            class_names=names,
+            sampling=sampling,
+            device=str(self.device),
+            precision=loaded.precision,
+            timings=timings,
+        )
+
+    def _forward(self, model: nn.Module, x: torch.Tensor, precision: str, frames: int) -> torch.Tensor:
+        try:
+            return gpu.forward(model, x, self.device, precision)
+        except (ValueError, RuntimeError) as exc:
+            tested = tada.get_pretrained_cfg(model.pretrained_cfg.name).num_frames
+            if frames != tested and "memory" not in str(exc).lower():
+                raise AppError(
+                    f"{model.pretrained_cfg.name} cannot take {frames} frames (it was tested with {tested}): {exc}"
+                ) from exc
+            raise
+
+    def _add_internals(self, analysis: Analysis, progress: Progress | None) -> None:
+        """Calibration factors (TAdaConv) or interactive points (ILA) of the main view."""
+        kind = "points" if analysis.family == "ila" else "calibration"
+        if progress is not None:
+            progress(0.92, "reading the model's internals")
+        t0 = time.perf_counter()
+        loaded = self.get_model(analysis.model_name)
+        found: dict[str, Any] = {}
+        with loaded.lock:
+            _set_class_names(loaded.model, analysis.class_names)
+            try:
+                found[kind] = gpu.explain(loaded.model, analysis.view, kind, None, None, self.device, {})
+            except ValueError as exc:  # a model without such layers
+                found[f"{kind}_error"] = str(exc)
+        analysis.timings["internals"] = time.perf_counter() - t0
+        analysis.internals = found
+
+    # --- explanations ---------------------------------------------------------------------------
+    def explain(
+        self,
+        analysis: Analysis,
+        method: str,
+        target: int | str | None = None,
+        progress: Progress | None = None,
+        **opts: Any,
+    ) -> Any:
+        """Run a :mod:`visualizations` method on the main view of a cached prediction."""
+        from visualizations import METHODS
+
+        if method not in METHODS:
+            raise AppError(f"Unknown method '{method}'. Choose one of: {', '.join(METHODS)}.")
+        loaded = self.get_model(analysis.model_name)
+        if isinstance(target, str):
+            if target not in analysis.labels:
+                raise AppError(f"'{target}' is not a class of {analysis.model_name}.")
+            target = analysis.labels.index(target)
+        with loaded.lock:
+            _set_class_names(loaded.model, analysis.class_names)
+            try:
+                return gpu.explain(loaded.model, analysis.view, method, target, progress, self.device, opts)
+            except ValueError as exc:  # the method does not apply to this model (e.g. rollout on a convnet)
+                raise AppError(f"{method} cannot explain {analysis.model_name}: {exc}") from exc
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def _set_class_names(model: nn.Module, names: tuple[str, ...] | None) -> None:
+    if getattr(model, "supports_open_vocabulary", False):
+        model.set_class_names(list(names) if names else None)
+
+
+def main_view(clip: Clip) -> ViewClip:
+    """The view the internals are shown for: clip 0, centre crop."""
+    v = next((i for i, (c, crop) in enumerate(clip.views) if c == 0 and crop in ("centre", "center")), 0)
+    t = int(clip.indices.shape[-1])
+    return ViewClip(
+        tensor=clip.tensor[v : v + 1],
+        indices=np.asarray(clip.indices[0]),
+        timestamps=np.asarray(clip.timestamps[0]),
+        display_frames=list(clip.display_frames[:t]),
+        crop=clip.views[v][1],
+    )
+
+
+def load_clip_at(video: str, cfg: PretrainedCfg, start_s: float, limits: VideoLimits) -> Clip:
+    """Single-view ``"interval"`` clip whose window starts at ``start_s`` seconds (instead of centred)."""
+    from tada.video import VideoTransform, display_frame, probe, read_frames_with_info
+
+    info = probe(video, limits)
+    rate = int(cfg.sampling_rate or 1)
+    tfps = float(cfg.target_fps or 30.0)
+    fps = float(info.fps or tfps)
+    length = int(info.num_frames)
+    clip_len = cfg.num_frames * rate * fps / tfps
+    first = min(max(start_s, 0.0) * fps, max(length - clip_len, 0.0))
+    idx = torch.linspace(first, first + clip_len - 1, cfg.num_frames).clamp(0, length - 1).long().numpy()
+    unique, inverse = np.unique(idx, return_inverse=True)
+    result = read_frames_with_info(video, unique, limits)
+    transform = VideoTransform(cfg, "single")
+    frames = result.frames[inverse]
+    shown = [display_frame(f) for f in result.frames]
+    return Clip(
+        tensor=transform(frames),
+        views=transform.view_layout,
+        indices=idx[None],
+        timestamps=result.timestamps[inverse][None],
+        display_frames=[shown[i] for i in inverse],
+        info=result.info,
+        input_layout=transform.input_layout,
+        warnings=result.warnings,
+    )
+
+
+def bf16_difference(model: nn.Module, device: torch.device) -> float:
+    """Largest |p_fp32 - p_bf16| over classes on a fixed random clip (the bf16 acceptance check)."""
+    cfg = model.pretrained_cfg
+    t, s = cfg.num_frames, cfg.crop_size
+    shape = (1, t, 3, s, s) if cfg.input_layout.upper() == "BTCHW" else (1, 3, t, s, s)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.inference_mode():
+        p32 = torch.softmax(model(x).float(), -1)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            p16 = torch.softmax(model(x).float(), -1)
+    return float((p32 - p16).abs().max())

@@ -1,0 +1,639 @@
+"""The Gradio Blocks app: layout, event wiring and the mapping of errors to readable messages.
+
+Every endpoint has an ``api_name`` so scripts can call it with ``gradio_client``:
+
+``/predict``          clip + model + sampling -> top-5, the frames fed to the model, details, the
+                      calibration and ILA-points figures of the main view
+``/calibration``      one calibration view (heatmap of a layer, across depth, channels, kernel)
+``/ila_points``       ILA interactive points (frame pairs of a layer, or trajectories)
+``/attributions``     an attribution method for a target class (progress, can be stopped)
+``/counterfactuals``  predictions on reversed / shuffled / frozen / half-rate versions of the clip
+``/models``           the model catalogue with availability
+
+All compute endpoints take the same first seven inputs as ``/predict`` and reuse its cached result.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from app.jobs import run_cancellable
+from app.service import (
+    Analysis,
+    AppError,
+    Cancelled,
+    ModelInfo,
+    Sampling,
+    Service,
+    how_to_get_weights,
+    model_info,
+    user_message,
+)
+
+__all__ = ["build_demo", "create_app", "launch_kwargs", "example_clips", "MAX_FILE_SIZE", "Handlers"]
+
+log = logging.getLogger("tada.app")
+
+APP_DIR = Path(__file__).resolve().parent
+REPO_ROOT = APP_DIR.parent
+MAX_FILE_SIZE = "200mb"  # same as tada.video.VideoLimits.max_bytes
+TEACHING = APP_DIR / "teaching.md"
+
+ATTRIBUTION_METHODS = [
+    ("Integrated gradients", "integrated_gradients"),
+    ("Saliency (plain gradient)", "saliency"),
+    ("SmoothGrad", "smoothgrad"),
+    ("Occlusion (3-D window)", "occlusion"),
+    ("Frame ablation (which frames matter)", "temporal"),
+    ("Grad-CAM", "gradcam"),
+    ("Attention rollout (transformers)", "rollout"),
+]
+CALIBRATION_VIEWS = [
+    ("Heatmap of one layer", "heatmap"),
+    ("Across depth", "summary"),
+    ("Channels over time", "channels"),
+    ("Calibrated kernel over time", "kernel"),
+]
+POINTS_VIEWS = [("Frame pairs of one layer", "pairs"), ("Trajectories of every layer", "trajectories")]
+PREDICTED = "predicted class"
+LAST_LAYER = "last layer"
+
+CSS = """
+#pred-label {min-height: 220px}
+.tada-note {font-size: 0.9em; opacity: 0.85}
+"""
+
+
+# --- error mapping ---------------------------------------------------------------------------------
+
+
+def _as_gr_error(exc: BaseException, what: str) -> gr.Error:
+    if isinstance(exc, gr.Error):
+        return exc
+    message = user_message(exc)
+    if message.startswith("Something went wrong"):
+        log.error("error while %s", what, exc_info=(type(exc), exc, exc.__traceback__))
+    else:
+        log.info("user error while %s: %s", what, message)
+    return gr.Error(message, title=f"Could not finish {what}", print_exception=False)
+
+
+def guarded(what: str) -> Callable[[Callable], Callable]:
+    """Turn any exception of a handler into a ``gr.Error`` with a readable message (traceback logged)."""
+
+    def deco(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return (yield from fn(*args, **kwargs))
+                except Cancelled:
+                    return None
+                except Exception as exc:  # noqa: BLE001 - the server must survive anything
+                    raise _as_gr_error(exc, what) from None
+
+            return gen
+
+        @functools.wraps(fn)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                raise _as_gr_error(exc, what) from None
+
+        return plain
+
+    return deco
+
+
+# --- small renderers ---------------------------------------------------------------------------------
+
+
+def message_figure(text: str, height: int = 260) -> go.Figure:
+    """An empty figure that says why there is nothing to draw (renders like any other plot)."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 15})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10}, template="plotly_white")
+    return fig
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x:.2f} s" if x < 10 else f"{x:.1f} s"
+
+
+def details_markdown(a: Analysis) -> str:
+    """What was run on what: model, device, clip, sampling, views, timings, warnings."""
+    info = a.clip.info
+    cfg = a.cfg
+    lines = [
+        f"**Model** `{a.model_name}` · {a.device} · {a.precision}",
+        f"**Clip** {info.width}×{info.height}, {info.fps:.3g} fps, {_fmt_s(info.duration)}, {info.codec}"
+        + (f", rotated {info.rotation}°" if info.rotation else ""),
+    ]
+    ts = a.view.timestamps
+    if cfg.sampling == "interval":
+        fps = cfg.target_fps or 30
+        how = f"interval sampling: {cfg.num_frames} frames, one every {cfg.sampling_rate} at {fps:g} fps"
+    elif cfg.sampling == "segment":
+        how = f"segment sampling: {cfg.num_frames} frames, the middle of each of {cfg.num_frames} equal segments"
+    else:
+        how = f"uniform sampling: {cfg.num_frames} frames spread evenly over the clip"
+    lines.append(f"**Frames** {how}; window {ts[0]:.2f}–{ts[-1]:.2f} s")
+    n = a.clip.num_views
+    crops = sorted({c for _, c in a.clip.views})
+    lines.append(
+        f"**Views** {n} ({len({c for c, _ in a.clip.views})} clip(s) × {len(crops)} crop(s), scores averaged); "
+        f"internals and attributions use clip 1, {a.view.crop} crop"
+        if n > 1
+        else f"**Views** 1 (centre crop {cfg.crop_size}×{cfg.crop_size} of the short side resized to {cfg.test_scale})"
+    )
+    if a.class_names:
+        lines.append(f"**Class phrases** {len(a.class_names)} (open vocabulary)")
+    t = a.timings
+    lines.append("**Time** " + " · ".join(f"{k} {_fmt_s(v)}" for k, v in t.items() if k != "load" or v > 0.05))
+    for w in a.clip.warnings:
+        lines.append(f"⚠️ {w}")
+    return "\n\n".join(lines)
+
+
+def gallery_items(a: Analysis) -> list[tuple[Any, str]]:
+    """The exact frames fed to the model (main view), captioned with source index and time."""
+    v = a.view
+    return [
+        (frame, f"f{int(idx)} · {float(ts):.2f} s") for frame, idx, ts in zip(v.display_frames, v.indices, v.timestamps)
+    ]
+
+
+def top5(a: Analysis) -> dict[str, float]:
+    return dict(a.top(5))
+
+
+def calibration_figure(a: Analysis, view: str = "heatmap", layer: str | None = None) -> go.Figure:
+    """One of the calibration renderers for a prediction (a message figure when not applicable)."""
+    from visualizations import figures
+
+    expl = a.internals.get("calibration")
+    if expl is None:
+        why = a.internals.get("calibration_error") or f"{a.model_name} has no TAdaConv layers"
+        hint = "Pick a TAdaConv model (TAda2D, TAdaConvNeXtV2, TAdaFormer)."
+        return message_figure(f"No calibration to show: {why}.<br>{hint}")
+    la: str | int = -1 if not layer or layer == LAST_LAYER else layer
+    if view == "summary":
+        return figures.calibration_summary(expl)
+    if view == "channels":
+        return figures.calibration_channels(expl, la)
+    if view == "kernel":
+        return figures.calibrated_kernel_figure(expl, la)
+    return figures.calibration_heatmap(expl, la)
+
+
+def points_figure(a: Analysis, view: str = "pairs", layer: str | None = None) -> go.Figure:
+    """ILA interactive points of a prediction (a message figure when not applicable)."""
+    from visualizations import figures
+
+    expl = a.internals.get("points")
+    if expl is None:
+        why = a.internals.get("points_error") or f"{a.model_name} has no ILA modules"
+        return message_figure(f"No interactive points to show: {why}.<br>Pick an ILA model.")
+    frames = a.view.display_frames
+    if view == "trajectories":
+        return figures.trajectories_figure(expl, frames)
+    return figures.points_figure(expl, -1 if not layer or layer == LAST_LAYER else layer, frames)
+
+
+# --- handlers ------------------------------------------------------------------------------------------
+
+
+def _sampling(frames: Any, views: Any, start: Any, stride: Any) -> Sampling:
+    def num(x: Any) -> float | None:
+        if x is None or x == "":
+            return None
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            raise AppError(f"'{x}' is not a number.") from None
+
+    f, st, sd = num(frames), num(start), num(stride)
+    return Sampling(
+        frames=None if not f else int(f),
+        views=str(views or "single"),
+        start=st,
+        stride=None if not sd else int(sd),
+    )
+
+
+class Handlers:
+    """The functions behind the events (one service shared by every user)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    # inputs shared by every compute endpoint
+    def _analysis(self, video, model, classes, frames, views, start, stride, progress=None) -> Analysis:
+        if not model:
+            raise AppError("Pick a model first.")
+        return self.service.analyse(video, model, _sampling(frames, views, start, stride), classes, progress)
+
+    def predict(self, video, model, classes, frames, views, start, stride, progress=gr.Progress()):  # noqa: B008
+        """Top-5, frames, details, calibration and points figures."""
+        skip = (gr.skip(),) * 5
+        a = yield from run_cancellable(
+            lambda p: self._analysis(video, model, classes, frames, views, start, stride, p),
+            report=lambda f, m: progress(f, desc=m),
+            idle=skip,
+        )
+        yield (
+            top5(a),
+            gallery_items(a),
+            details_markdown(a),
+            calibration_figure(a),
+            points_figure(a),
+        )
+
+    def example(self, video, model):
+        """Prediction with the model's default sampling (what cached examples show)."""
+        a = self._analysis(video, model, None, None, "single", None, None)
+        return top5(a), gallery_items(a), details_markdown(a), calibration_figure(a), points_figure(a)
+
+    def after_predict(self, video, model, classes, frames, views, start, stride):
+        """Refresh the layer and target pickers from the cached prediction (UI only)."""
+        try:
+            a = self.service.peek(video, model, _sampling(frames, views, start, stride), classes) if model else None
+        except Exception:  # noqa: BLE001 - the prediction itself already reported the problem
+            a = None
+        if a is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        cal = a.internals.get("calibration")
+        pts = a.internals.get("points")
+        cal_layers = [LAST_LAYER] + ([la.name for la in cal.layers] if cal else [])
+        pts_layers = [LAST_LAYER] + ([la.name for la in pts.layers] if pts else [])
+        targets = [PREDICTED] + [label for label, _ in a.top(5)]
+        return (
+            gr.update(choices=cal_layers, value=LAST_LAYER),
+            gr.update(choices=pts_layers, value=LAST_LAYER),
+            gr.update(choices=targets, value=PREDICTED),
+        )
+
+    def calibration(self, video, model, classes, frames, views, start, stride, view, layer):
+        a = self._analysis(video, model, classes, frames, views, start, stride)
+        return calibration_figure(a, view or "heatmap", layer)
+
+    def ila_points(self, video, model, classes, frames, views, start, stride, view, layer):
+        a = self._analysis(video, model, classes, frames, views, start, stride)
+        return points_figure(a, view or "pairs", layer)
+
+    def attributions(
+        self,
+        video,
+        model,
+        classes,
+        frames,
+        views,
+        start,
+        stride,
+        method,
+        target,
+        steps,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        """An attribution map for the target class; progress is shown and Stop ends it early."""
+        from visualizations import figures
+
+        method = method or "integrated_gradients"
+        steps = int(steps or 16)
+        opts: dict[str, Any] = {}
+        if method == "integrated_gradients":
+            opts["n_steps"] = steps
+        elif method == "smoothgrad":
+            opts["nt_samples"] = steps
+        tgt = None if not target or target == PREDICTED else str(target)
+
+        def work(p):
+            a = self._analysis(video, model, classes, frames, views, start, stride, p)
+            return a, self.service.explain(a, method, tgt, progress=p, **opts)
+
+        a, expl = yield from run_cancellable(work, report=lambda f, m: progress(f, desc=m), idle=(gr.skip(), gr.skip()))
+        note = (
+            f"**{dict((v, k) for k, v in ATTRIBUTION_METHODS).get(method, method)}** for "
+            f"“{expl.target_label}” (p = {expl.score:.2f}) on the main view."
+        )
+        yield figures.attribution_figure(expl, a.view.display_frames), note
+
+    def counterfactuals(self, video, model, classes, frames, views, start, stride, progress=gr.Progress()):  # noqa: B008
+        from visualizations import figures
+
+        def work(p):
+            a = self._analysis(video, model, classes, frames, views, start, stride, p)
+            return self.service.explain(a, "counterfactuals", None, progress=p)
+
+        result = yield from run_cancellable(work, report=lambda f, m: progress(f, desc=m), idle=(gr.skip(), gr.skip()))
+        lines = [f"Original prediction: **{result.original.predicted_label}**."]
+        for v in result.variants:
+            verdict = "prediction **changed**" if v.changed else "prediction kept"
+            lines.append(f"- *{v.name}* ({v.description}): {v.predicted_label} — {verdict}")
+        return_fig = figures.counterfactual_figure(result)
+        yield return_fig, "\n".join(lines)
+
+    def models(self) -> list[dict[str, Any]]:
+        """The catalogue as JSON rows."""
+        return [
+            {
+                "name": i.name,
+                "family": i.family,
+                "available": i.available,
+                "weights": i.weights,
+                "bundled": i.bundled,
+                "frames": i.num_frames,
+                "classes": i.num_classes,
+                "label_set": i.label_set,
+                "open_vocabulary": i.open_vocabulary,
+                "reported": i.reported,
+            }
+            for i in self.service.catalogue()
+        ]
+
+    def model_changed(self, model):
+        """Status text and the sampling controls that fit the chosen model (UI only)."""
+        if not model:
+            return (gr.skip(),) * 6
+        info = model_info(model)
+        return (
+            model_status_markdown(info),
+            gr.update(visible=info.open_vocabulary),
+            gr.update(value=None, placeholder=f"{info.num_frames} (the model's own)", interactive=info.family != "ila"),
+            gr.update(choices=_view_choices(info), value="single"),
+            gr.update(interactive=info.sampling == "interval", value=None),
+            gr.update(interactive=info.sampling == "interval", value=info.sampling_rate),
+        )
+
+
+def _view_choices(info: ModelInfo) -> list[tuple[str, str]]:
+    return [("single view", "single"), (f"official multi-view ({info.num_views} views)", "official")]
+
+
+def model_status_markdown(info: ModelInfo) -> str:
+    """One line about the chosen model, plus how to get its weights when they are missing."""
+    head = (
+        f"`{info.name}` · {info.family} · {info.num_classes} classes ({info.label_set}) · "
+        f"{info.num_frames} frames, {info.sampling} sampling"
+        + (f" · reported {info.reported}" if info.reported else "")
+    )
+    if info.bundled:
+        return f"**Bundled model**, runs offline. {head}"
+    if info.available:
+        return f"**Weights found** on this machine. {head}"
+    return f"**Needs weights.** {head}\n\n" + how_to_get_weights(info.name, markdown=True)
+
+
+# --- layout ----------------------------------------------------------------------------------------------
+
+
+def example_clips() -> list[Path]:
+    """Bundled example clips (``assets/examples``), sorted by name."""
+    folder = REPO_ROOT / "assets" / "examples"
+    exts = {".mp4", ".webm", ".mov", ".mkv", ".avi"}
+    return sorted(p for p in folder.glob("*") if p.suffix.lower() in exts) if folder.is_dir() else []
+
+
+def _model_choices(service: Service) -> list[tuple[str, str]]:
+    return [(i.choice_label, i.name) for i in service.catalogue()]
+
+
+def build_demo(service: Service | None = None, examples: list[tuple[str, str]] | None = None) -> gr.Blocks:
+    """The whole UI around one :class:`Service`.
+
+    Args:
+        service: the shared service (a new one when None).
+        examples: ``[(clip path, model name)]`` for the gallery (default: every bundled clip with the
+            default model).
+    """
+    service = service or Service()
+    h = Handlers(service)
+    default = service.default_model()
+    choices = _model_choices(service)
+    first = default or (choices[0][1] if choices else None)
+    info0 = model_info(first) if first else None
+    if examples is None:
+        examples = [(str(p), first) for p in example_clips()] if first else []
+
+    with gr.Blocks(title="TAda Lab", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "# TAda Lab\nUpload a clip (or record one, or pick an example), choose a model, press **Predict**. "
+            "The tabs below show what happens inside: per-frame calibration weights (TAdaConv), interactive "
+            "points (ILA), attributions and counterfactuals. The **About** tab explains it all in plain words."
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                video = gr.Video(label="Clip", sources=["upload", "webcam"], height=300, elem_id="clip")
+                model = gr.Dropdown(choices=choices, value=first, label="Model", elem_id="model")
+                status = gr.Markdown(
+                    model_status_markdown(info0) if info0 else "No model registered.", elem_id="status"
+                )
+                classes = gr.Textbox(
+                    label="Class phrases (ILA open vocabulary: one per line or comma-separated; empty = the label set)",
+                    lines=3,
+                    visible=bool(info0 and info0.open_vocabulary),
+                    elem_id="classes",
+                )
+                with gr.Accordion("Sampling", open=False):
+                    with gr.Row():
+                        frames = gr.Number(
+                            value=None,
+                            precision=0,
+                            minimum=2,
+                            maximum=64,
+                            label="Frames",
+                            placeholder=f"{info0.num_frames} (the model's own)" if info0 else "the model's own",
+                            interactive=bool(info0 and info0.family != "ila"),
+                        )
+                        views = gr.Radio(
+                            _view_choices(info0) if info0 else [("single view", "single")],
+                            value="single",
+                            label="Views",
+                        )
+                    with gr.Row():
+                        start = gr.Number(
+                            value=None,
+                            label="Start (s; empty = centred)",
+                            interactive=bool(info0 and info0.sampling == "interval"),
+                        )
+                        stride = gr.Number(
+                            value=info0.sampling_rate if info0 else None,
+                            precision=0,
+                            label="Stride (frames at 30 fps)",
+                            interactive=bool(info0 and info0.sampling == "interval"),
+                        )
+                    gr.Markdown(
+                        "Start and stride apply to interval sampling (TAda2D, TAdaConvNeXtV2 on Kinetics); "
+                        "segment and uniform sampling always cover the whole clip.",
+                        elem_classes="tada-note",
+                    )
+                with gr.Row():
+                    run = gr.Button("Predict", variant="primary", elem_id="predict-btn")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+            with gr.Column(scale=4):
+                label = gr.Label(num_top_classes=5, label="Top-5", elem_id="pred-label")
+                details = gr.Markdown(elem_id="details")
+        gallery = gr.Gallery(
+            label="Frames fed to the model", columns=8, height=230, object_fit="contain", elem_id="frames"
+        )
+        common = [video, model, classes, frames, views, start, stride]
+        with gr.Tabs():
+            with gr.Tab("Calibration", elem_id="tab-calibration"):
+                gr.Markdown(
+                    "TAdaConv multiplies one shared kernel by a factor per channel **and per frame**. "
+                    "Red = the frame gets a stronger kernel, blue = weaker, white = unchanged (identity).",
+                    elem_classes="tada-note",
+                )
+                with gr.Row():
+                    cal_view = gr.Radio(CALIBRATION_VIEWS, value="heatmap", label="View")
+                    cal_layer = gr.Dropdown([LAST_LAYER], value=LAST_LAYER, label="Layer")
+                cal_plot = gr.Plot(elem_id="cal-plot", label="Calibration")
+            with gr.Tab("ILA points", elem_id="tab-points"):
+                gr.Markdown(
+                    "ILA predicts, for each pair of neighbouring frames, one point in each frame where the "
+                    "two should be compared, and aligns the frames around them before mixing them.",
+                    elem_classes="tada-note",
+                )
+                with gr.Row():
+                    pts_view = gr.Radio(POINTS_VIEWS, value="pairs", label="View")
+                    pts_layer = gr.Dropdown([LAST_LAYER], value=LAST_LAYER, label="Layer")
+                pts_plot = gr.Plot(elem_id="points-plot", label="Interactive points")
+            with gr.Tab("Attributions", elem_id="tab-attr"):
+                with gr.Row():
+                    method = gr.Dropdown(
+                        ATTRIBUTION_METHODS, value="integrated_gradients", label="Method", elem_id="attr-method"
+                    )
+                    target = gr.Dropdown([PREDICTED], value=PREDICTED, label="Target class", allow_custom_value=True)
+                    steps = gr.Slider(
+                        4, 64, step=4, value=16, label="Steps (IG) / samples (SmoothGrad)", elem_id="attr-steps"
+                    )
+                with gr.Row():
+                    attr_run = gr.Button("Explain", variant="primary", elem_id="attr-btn")
+                    attr_stop = gr.Button("Stop", variant="stop", elem_id="attr-stop")
+                attr_note = gr.Markdown(elem_id="attr-note")
+                attr_plot = gr.Plot(elem_id="attr-plot", label="Attribution")
+            with gr.Tab("Counterfactuals", elem_id="tab-cf"):
+                gr.Markdown(
+                    "Does the model use time? Play the same frames reversed, shuffled, frozen or at half rate "
+                    "and see whether the prediction survives.",
+                    elem_classes="tada-note",
+                )
+                cf_run = gr.Button("Run counterfactuals", variant="primary", elem_id="cf-btn")
+                cf_note = gr.Markdown(elem_id="cf-note")
+                cf_plot = gr.Plot(elem_id="cf-plot", label="Counterfactuals")
+            with gr.Tab("About", elem_id="tab-about"):
+                gr.Markdown(TEACHING.read_text(encoding="utf-8") if TEACHING.is_file() else "")
+                models_json = gr.JSON(label="Model catalogue", elem_id="models-json")
+                list_btn = gr.Button("List models", elem_id="models-btn")
+
+        outputs = [label, gallery, details, cal_plot, pts_plot]
+        pred = run.click(
+            guarded("the prediction")(h.predict),
+            inputs=common,
+            outputs=outputs,
+            api_name="predict",
+            concurrency_id="compute",
+        )
+        pred.success(
+            h.after_predict,
+            inputs=common,
+            outputs=[cal_layer, pts_layer, target],
+            api_visibility="private",
+            queue=False,
+        )
+        stop.click(None, cancels=[pred], queue=False, api_visibility="private")
+
+        cal_inputs = [*common, cal_view, cal_layer]
+        cal_fn = guarded("the calibration view")(h.calibration)
+        cal_view.change(cal_fn, cal_inputs, cal_plot, api_name="calibration", concurrency_id="compute")
+        cal_layer.input(cal_fn, cal_inputs, cal_plot, api_visibility="private", concurrency_id="compute")
+
+        pts_inputs = [*common, pts_view, pts_layer]
+        pts_fn = guarded("the interactive points view")(h.ila_points)
+        pts_view.change(pts_fn, pts_inputs, pts_plot, api_name="ila_points", concurrency_id="compute")
+        pts_layer.input(pts_fn, pts_inputs, pts_plot, api_visibility="private", concurrency_id="compute")
+
+        attr = attr_run.click(
+            guarded("the attribution")(h.attributions),
+            inputs=[*common, method, target, steps],
+            outputs=[attr_plot, attr_note],
+            api_name="attributions",
+            concurrency_id="compute",
+        )
+        attr_stop.click(None, cancels=[attr], queue=False, api_visibility="private")
+        cf_run.click(
+            guarded("the counterfactuals")(h.counterfactuals),
+            inputs=common,
+            outputs=[cf_plot, cf_note],
+            api_name="counterfactuals",
+            concurrency_id="compute",
+        )
+        list_btn.click(guarded("listing models")(h.models), None, models_json, api_name="models", queue=False)
+        model.change(
+            guarded("reading the model")(h.model_changed),
+            inputs=model,
+            outputs=[status, classes, frames, views, start, stride],
+            api_visibility="private",
+            queue=False,
+        )
+
+        if examples:
+            ex = gr.Examples(
+                examples=[list(e) for e in examples],
+                inputs=[video, model],
+                outputs=outputs,
+                fn=guarded("the example")(h.example),
+                cache_examples=True,
+                cache_mode="lazy",
+                label="Examples (results are cached after the first click)",
+                api_visibility="private",
+            )
+            if ex.cache_event is not None:
+                ex.cache_event.then(
+                    h.after_predict, inputs=common, outputs=[cal_layer, pts_layer, target], api_visibility="private"
+                )
+    return demo
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def create_app(service: Service | None = None, **kwargs: Any) -> gr.Blocks:
+    """The demo with its queue configured: compute events share ``$TADA_CONCURRENCY`` slots
+    (default 1 on a CPU, whose cores one request already uses; 2 on a GPU)."""
+    service = service or Service()
+    demo = build_demo(service, **kwargs)
+    default_limit = 2 if service.device.type == "cuda" else 1
+    limit = _env_int("TADA_CONCURRENCY", default_limit)
+    demo.queue(default_concurrency_limit=limit, max_size=_env_int("TADA_QUEUE_SIZE", 64))
+    return demo
+
+
+def launch_kwargs(**overrides: Any) -> dict[str, Any]:
+    """Arguments for ``demo.launch``: upload size cap, errors as messages, no telemetry, local files only."""
+    kwargs: dict[str, Any] = {
+        "max_file_size": MAX_FILE_SIZE,
+        "show_error": True,
+        "footer_links": ["api", "settings"],
+        "css": CSS,
+        "allowed_paths": [str(REPO_ROOT / "assets" / "examples")],
+    }
+    kwargs.update(overrides)
+    return kwargs

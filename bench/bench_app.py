@@ -1,0 +1,152 @@
+"""The app end to end: start-up time, and predict latency through ``gradio_client`` (prints figures only).
+
+.venv/bin/python bench/bench_app.py [--model NAME] [--repeats 10] [--cores 2] [--port 7899]
+
+1. Makes a 10-s 1280x720 30 fps H.264 clip (a keyframe every 2 s, as phones and web video have; a
+   shape crosses a panning photo) once, under ``.cache/bench``.
+2. Starts ``python app.py`` in a fresh process pinned to ``--cores`` CPU cores, offline, with the
+   prediction cache off (``TADA_ANALYSIS_CACHE=0``) so every request really decodes and runs.
+   Start-up = process start -> first HTTP 200 on ``/``.
+3. Calls ``/predict`` through ``gradio_client`` (upload included): 2 warm-up calls, then ``--repeats``
+   timed calls; prints median / p90 / best, and the server's own breakdown (decode / model /
+   internals) read from the details panel of the last call.
+
+Timings on a shared machine vary by up to 2x between runs; compare ratios measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def make_clip(path: Path, seconds: float = 10.0, fps: int = 30, size: tuple[int, int] = (1280, 720)) -> Path:
+    """A realistic 720p clip: a photo panning slowly, a red disc crossing it, GOP of 2 s."""
+    if path.is_file():
+        return path
+    import av
+    from PIL import Image
+    from skimage import data
+
+    w, h = size
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((w + 400, h + 400), Image.BILINEAR))
+    yy, xx = np.mgrid[0:h, 0:w]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = int(seconds * fps)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"preset": "veryfast", "crf": "23", "g": str(2 * fps)}
+        for i in range(n):
+            u = i / (n - 1)
+            ox, oy = int(400 * u), int(200 * u)
+            frame = photo[oy : oy + h, ox : ox + w].copy()
+            cx, cy = 100 + (w - 200) * u, h / 2
+            frame[(xx - cx) ** 2 + (yy - cy) ** 2 < 80**2] = (220, 30, 30)
+            out.mux(s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(s.encode())
+    return path
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 300.0) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return time.perf_counter()
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="variant (default: the app's default, the bundled TAdaConvNeXtV2)")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--port", type=int, default=7899)
+    args = ap.parse_args()
+
+    from app.service import default_model_name
+
+    model = args.model or default_model_name()
+    clip = make_clip(REPO / ".cache" / "bench" / "clip_10s_720p.mp4")
+    cores = sorted(os.sched_getaffinity(0))[: args.cores]
+    env = dict(
+        os.environ,
+        GRADIO_ANALYTICS_ENABLED="False",
+        HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(args.port),
+        TADA_ANALYSIS_CACHE="0",
+        OMP_NUM_THREADS=str(len(cores)),
+    )
+    url = f"http://127.0.0.1:{args.port}/"
+    t_start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "app.py")],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.sched_setaffinity(0, cores),
+    )
+    try:
+        startup = wait_http(url, proc) - t_start
+        from gradio_client import Client, handle_file
+
+        client = Client(url, verbose=False)
+
+        def predict() -> tuple[float, str, str]:
+            t0 = time.perf_counter()
+            top, _gallery, details, _cal, _pts = client.predict(
+                handle_file(str(clip)), model, "", None, "single", None, None, api_name="/predict"
+            )
+            return time.perf_counter() - t0, top["label"], details
+
+        first, _, _ = predict()
+        predict()
+        times, label, details = [], "", ""
+        for _ in range(args.repeats):
+            t, label, details = predict()
+            times.append(t)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    times.sort()
+    p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
+    info = (REPO / ".cache" / "bench" / "clip_10s_720p.mp4").stat().st_size / 1e6
+    print(f"model: {model}; clip: 10 s 1280x720 30 fps H.264 ({info:.1f} MB); app pinned to {len(cores)} core(s)")
+    print(f"app start-up (process start -> HTTP 200): {startup:.2f} s")
+    print(f"first predict (cold model load included): {first:.3f} s")
+    print(
+        f"predict end to end, {len(times)} calls after 2 warm-up: median {statistics.median(times):.3f} s, "
+        f"p90 {p90:.3f} s, best {times[0]:.3f} s (target <= 1 s: "
+        f"{'met' if statistics.median(times) <= 1.0 else 'not met'})"
+    )
+    found = re.search(r"\*\*Time\*\* (.*)", details)
+    print(f"server breakdown of the last call: {found.group(1) if found else '?'}; top-1 '{label}'")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The launched app through ``gradio_client``: every endpoint, errors, concurrency, no outbound traffic."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import tada
+from app import service as svc
+from tada import hub
+from tada.motion import generate_clip
+from tada.motion.media import write_mp4
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "assets" / "examples"
+
+_outbound: list[str] = []
+_watch = threading.Event()
+
+
+def _audit(event: str, args: tuple) -> None:
+    # Record every name lookup / connection to a non-loopback host while _watch is set.
+    if not _watch.is_set() or event not in ("socket.getaddrinfo", "socket.connect"):
+        return
+    host = args[0] if event == "socket.getaddrinfo" else args[1]
+    if isinstance(host, tuple):
+        host = host[0]
+    if isinstance(host, bytes):
+        host = host.decode()
+    if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", ""):
+        _outbound.append(f"{event} {host}")
+
+
+sys.addaudithook(_audit)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bundled_models() -> list[str]:
+    return [n for n in tada.list_models() if hub.weights_status(tada.get_pretrained_cfg(n)) == "bundled"]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Small motion clips with known labels, a text file named .mp4, and a bundled example."""
+    d = tmp_path_factory.mktemp("api_clips")
+    out = {}
+    for i, label in enumerate(("moving right", "moving left", "rotating clockwise", "growing")):
+        clip = generate_clip(100 + i, label, num_frames=16, size=64, distractors=False, noise=False)
+        out[label] = write_mp4(clip, d / f"{label.replace(' ', '_')}.mp4", fps=8, scale=2)
+    bad = d / "holiday.mp4"
+    bad.write_text("not a video at all\n" * 50)
+    out["bad"] = bad
+    out["example"] = EXAMPLES / "coffee_pan.mp4"
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One launched app for the module (in-process, loopback, offline), closed at the end."""
+    mp = pytest.MonkeyPatch()
+    cache = tmp_path_factory.mktemp("gradio")
+    mp.setenv("GRADIO_EXAMPLES_CACHE", str(cache / "examples"))
+    mp.setenv("GRADIO_TEMP_DIR", str(cache / "tmp"))
+    from app.ui import create_app, launch_kwargs
+
+    _outbound.clear()
+    _watch.set()
+    demo = create_app(svc.Service(device="cpu"))
+    demo.launch(
+        **launch_kwargs(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    )
+    launch_outbound = list(_outbound)
+    _watch.clear()
+    yield {"url": demo.local_url, "demo": demo, "launch_outbound": launch_outbound}
+    demo.close()
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server["url"], verbose=False)
+
+
+def _predict(client, path, model, **kw):
+    from gradio_client import handle_file
+
+    args = dict(classes="", frames=None, views="single", start=None, stride=None)
+    args.update(kw)
+    return client.predict(
+        handle_file(str(path)),
+        model,
+        args["classes"],
+        args["frames"],
+        args["views"],
+        args["start"],
+        args["stride"],
+        api_name="/predict",
+    )
+
+
+def _figure(value, traces: bool = True) -> dict:
+    """The plotly figure of a gr.Plot value; with ``traces`` it must draw something, else explain why not."""
+    assert isinstance(value, dict) and value.get("type") == "plotly", value
+    fig = json.loads(value["plot"])
+    if traces:
+        assert fig["data"], "the figure has no trace"
+    else:
+        assert fig["layout"]["annotations"][0]["text"]
+    return fig
+
+
+def _family(model: str) -> str:
+    return svc.model_info(model).family
+
+
+def test_launch_makes_no_outbound_requests(server) -> None:
+    assert server["launch_outbound"] == []
+
+
+def test_api_lists_every_endpoint(client) -> None:
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/predict", "/calibration", "/ila_points", "/attributions", "/counterfactuals", "/models"} <= names
+
+
+def test_models_endpoint_marks_availability(client) -> None:
+    rows = client.predict(api_name="/models")
+    assert {r["name"] for r in rows} == set(tada.list_models())
+    assert all(isinstance(r["available"], bool) for r in rows)
+    assert rows[0]["bundled"]
+
+
+@pytest.mark.parametrize("model", bundled_models())
+def test_predict_each_bundled_model_is_sensible(client, clips, model) -> None:
+    right = 0
+    for label in ("moving right", "moving left", "rotating clockwise", "growing"):
+        top, gallery, details, cal, points = _predict(client, clips[label], model)
+        scores = [c["confidence"] for c in top["confidences"]]
+        assert len(scores) == 5 and scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1 + 1e-4
+        right += top["label"] == label
+        cfg = tada.get_pretrained_cfg(model)
+        assert len(gallery) == cfg.num_frames and all(Path(g["image"]).is_file() for g in gallery)
+        assert gallery[0]["caption"].startswith("f")
+        assert model in details
+        _figure(cal, traces=_family(model) == "tadaconv")
+        _figure(points, traces=_family(model) == "ila")
+    assert right >= 3, f"{model} got only {right} of 4 clean motion clips right"
+
+
+def test_every_tab_endpoint_returns(client, clips) -> None:
+    from gradio_client import handle_file
+
+    model = svc.default_model_name()
+    common = (handle_file(str(clips["example"])), model, "", None, "single", None, None)
+    _predict(client, clips["example"], model)
+    for view in ("heatmap", "summary", "channels", "kernel"):
+        fig = _figure(client.predict(*common, view, "last layer", api_name="/calibration"))
+        assert fig["layout"]["title"]["text"]
+    for view in ("pairs", "trajectories"):  # the default model is no ILA: the figure says so
+        _figure(client.predict(*common, view, "last layer", api_name="/ila_points"), traces=_family(model) == "ila")
+    ila = [m for m in bundled_models() if _family(m) == "ila"]
+    if ila:
+        ila_common = (common[0], ila[0], *common[2:])
+        for view in ("pairs", "trajectories"):
+            _figure(client.predict(*ila_common, view, "last layer", api_name="/ila_points"))
+    for method in ("gradcam", "integrated_gradients"):
+        fig, note = client.predict(*common, method, "predicted class", 4, api_name="/attributions")
+        _figure(fig)
+        assert "p =" in note
+    fig, note = client.predict(*common, api_name="/counterfactuals")
+    _figure(fig)
+    assert "reverse" in note and "Original prediction" in note
+
+
+def test_bad_file_gives_the_clear_error_and_the_server_survives(client, clips) -> None:
+    from gradio_client.exceptions import AppError
+
+    model = svc.default_model_name()
+    with pytest.raises(AppError) as err:
+        _predict(client, clips["bad"], model)
+    message = str(err.value)
+    assert "text file" in message and "Traceback" not in message
+    top = _predict(client, clips["moving right"], model)[0]
+    assert top["label"]
+
+
+def test_model_without_weights_says_how_to_get_them(client, clips) -> None:
+    from gradio_client.exceptions import AppError
+
+    missing = next(r["name"] for r in client.predict(api_name="/models") if not r["available"])
+    with pytest.raises(AppError) as err:
+        _predict(client, clips["moving left"], missing)
+    assert "python -m tada convert" in str(err.value)
+
+
+def test_four_concurrent_clients(server, tmp_path) -> None:
+    from gradio_client import Client
+
+    model = svc.default_model_name()
+    labels = ("moving up", "moving down", "shrinking", "bouncing")
+    paths = [  # fresh clips, so no request is answered from the prediction cache
+        write_mp4(generate_clip(300 + i, label, num_frames=16, size=64), tmp_path / f"c{i}.mp4", fps=8, scale=2)
+        for i, label in enumerate(labels)
+    ]
+
+    def one(path):
+        c = Client(server["url"], verbose=False)
+        return _predict(c, path, model)[0]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, paths))
+    assert len(results) == 4
+    assert all(len(r["confidences"]) == 5 for r in results)

@@ -1,0 +1,136 @@
+"""The app in a real browser: Playwright driving Debian's Chromium (installed by ``.ci/run``; no download).
+
+Uploads a clip, predicts, reads the top label, opens every tab and checks its plot rendered, uploads a
+bad file and reads the error.  Screenshots are saved under the test's tmp dir (path printed).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+import tada
+from app import service as svc
+from tada.motion import CLASSES, generate_clip
+from tada.motion.media import write_mp4
+
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    d = tmp_path_factory.mktemp("gradio_browser")
+    mp.setenv("GRADIO_EXAMPLES_CACHE", str(d / "examples"))
+    mp.setenv("GRADIO_TEMP_DIR", str(d / "tmp"))
+    from app.ui import create_app, launch_kwargs
+
+    demo = create_app(svc.Service(device="cpu"))
+    port = _free_port()
+    demo.launch(**launch_kwargs(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True))
+    yield demo.local_url
+    demo.close()
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed (bash scripts/dev.sh test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    print(f"\nscreenshots: {shots}")
+    truth = "moving right"
+    clip = write_mp4(
+        generate_clip(11, truth, num_frames=16, size=64, distractors=False, noise=False),
+        tmp_path / "right.mp4",
+        fps=8,
+        scale=4,
+    )
+    bad = tmp_path / "holiday.mp4"
+    bad.write_text("this is a shopping list, not a video\n" * 40)
+    model = svc.default_model_name()
+    frames = tada.get_pretrained_cfg(model).num_frames
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    external: list[str] = []
+    page.on("request", lambda r: external.append(r.url) if not r.url.startswith(LOCAL) else None)
+    page.set_default_timeout(120_000)
+    page.goto(server, wait_until="load")  # never "networkidle": the queue connection stays open
+    page.wait_for_selector("#predict-btn")
+
+    # Upload and predict.
+    page.locator("#clip input[type=file]").first.set_input_files(str(clip))
+    page.wait_for_selector("#clip video")
+    page.click("#predict-btn")
+    names = "|".join(re.escape(c) for c in CLASSES)
+    page.wait_for_function(f"() => /({names})/.test(document.querySelector('#pred-label').innerText)")
+    label_text = page.inner_text("#pred-label")
+    top = next(line for line in label_text.splitlines()[1:] if line.strip() in CLASSES)
+    assert top in CLASSES
+    page.wait_for_function(f"() => document.querySelectorAll('#frames img').length >= {frames}")
+    page.wait_for_selector("#cal-plot .js-plotly-plot")
+    page.screenshot(path=str(shots / "1_prediction.png"), full_page=True)
+
+    # Every tab renders its plot.
+    page.get_by_role("tab", name="Calibration").click()
+    assert page.locator("#cal-plot .js-plotly-plot .main-svg").count() > 0
+    page.get_by_role("tab", name="ILA points").click()
+    page.wait_for_selector("#points-plot .js-plotly-plot")
+    page.get_by_role("tab", name="Attributions").click()
+    page.locator("#attr-method input").click()
+    page.get_by_role("option", name="Grad-CAM").click()
+    page.click("#attr-btn")
+    page.wait_for_selector("#attr-plot .js-plotly-plot")
+    page.wait_for_function("() => document.querySelector('#attr-note').innerText.includes('Grad-CAM')")
+    page.screenshot(path=str(shots / "2_attributions.png"), full_page=True)
+    page.get_by_role("tab", name="Counterfactuals").click()
+    page.click("#cf-btn")
+    page.wait_for_selector("#cf-plot .js-plotly-plot")
+    assert "reverse" in page.inner_text("#cf-note")
+    page.get_by_role("tab", name="About").click()
+    page.wait_for_selector("text=TAdaConv: one kernel")
+    page.screenshot(path=str(shots / "3_about.png"), full_page=True)
+
+    # A bad file: the video layer's message reaches the page, the app keeps working.
+    page.locator("#clip button[aria-label=Clear]").first.click()
+    page.locator("#clip input[type=file]").first.set_input_files(str(bad))
+    page.click("#predict-btn")
+    toast = page.locator("[data-testid=toast-text]", has_text="not a video")
+    toast.first.wait_for()
+    assert "Traceback" not in page.inner_text("body")
+    page.screenshot(path=str(shots / "4_error.png"))
+    assert external == [], f"the page fetched external resources: {external[:5]}"
+    page.close()
