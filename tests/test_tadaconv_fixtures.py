@@ -176,3 +176,19 @@ def test_fixture_configs_agree_with_builders(fixture_dir):
         if "width" in kwargs:
             assert recipe["width"] == kwargs["width"] and recipe["layers"] == kwargs["layers"]
             assert recipe["temp_enhance"] == kwargs.get("temp_enhance", False)
+
+
+@pytest.mark.parametrize("name", list(FIXTURES))
+def test_autograd_paths(fixture_dir, name):
+    """With gradients on (attribution methods, training) the out-of-place path gives the same logits."""
+    io = load_file(str(fixture_dir / f"{name}.io.safetensors"))
+    model = _load(fixture_dir, name)
+    x = io["input"][:1].clone().requires_grad_()
+    logits = model(x)
+    torch.testing.assert_close(logits.detach(), io["logits"][:1], **TOL)
+    logits[0, 3].backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    model.train()  # batch statistics, dropout, drop path: the training forward runs and back-propagates
+    model(io["input"]).logsumexp(-1).sum().backward()
+    routed = [p.grad for n, p in model.named_parameters() if ("_rf." in n or "rf_func." in n) and p.grad is not None]
+    assert routed and all(torch.isfinite(g).all() for g in routed)

@@ -101,24 +101,26 @@ class TAdaBlock(nn.Module):
         nn.init.zeros_(self.tada_proj.weight)  # the block starts as identity (official init)
         nn.init.zeros_(self.tada_proj.bias)
 
-    def _pre_project(self, x: torch.Tensor, B: int, T: int) -> torch.Tensor:
-        """Patch tokens ``(B*T, g*g, C)`` -> channels-last ``(B, T, g, g, mid)``."""
-        N, P, C = x.shape
-        g = int(round(P**0.5))
+    def _pre_project(self, tokens: torch.Tensor, B: int, T: int) -> torch.Tensor:
+        """Patch tokens of ``tokens (B*T, 1 + g*g, C)`` -> channels-last ``(B, T, g, g, mid)``."""
+        N, L, C = tokens.shape
+        g = int(round((L - 1) ** 0.5))
         if not self.temp_enhance:
-            return self.tada_pre_proj(x).view(B, T, g, g, -1)
+            # Project every token (one contiguous GEMM) and drop the class token from the narrower output.
+            return self.tada_pre_proj(tokens)[:, 1:].reshape(B, T, g, g, -1)
         conv = self.tada_pre_proj
         # Temporal (3, 1, 1) conv on a channels-last-3d view: no layout copy.
-        x5 = x.reshape(B, T, g, g, C).permute(0, 4, 1, 2, 3)
+        x5 = tokens[:, 1:].reshape(B, T, g, g, C).permute(0, 4, 1, 2, 3)
         y = F.conv3d(x5, conv.weight, conv.bias, padding=conv.padding)
         y = y.permute(0, 2, 3, 4, 1)
         return y if y.is_contiguous() else y.contiguous()
 
     def forward(self, tokens: torch.Tensor, B: int, T: int) -> torch.Tensor:
         """Batch-first tokens ``(B*T, L, C)`` -> ``tokens + [0 ; tada(patch tokens)]``."""
-        y = self.tadaconv.forward_cl(self._pre_project(tokens[:, 1:], B, T))
+        y = self.tadaconv.forward_cl(self._pre_project(tokens, B, T))
         k = QUICK_GELU_K
-        y = F.silu(y.mul_(k) if not torch.is_grad_enabled() else y * k)  # = k * QuickGELU(y)
+        inplace = not torch.is_grad_enabled()
+        y = F.silu(y.mul_(k) if inplace else y * k, inplace=inplace)  # = k * QuickGELU(y)
         w = self.tada_proj.weight
         out = F.linear(y, w.view(w.shape[0], -1), self.tada_proj.bias * k)
         return _add_to_patches(tokens, out.view(tokens.shape[0], -1, out.shape[-1]), 1 / k)
