@@ -264,6 +264,8 @@ def create_model(
         model = hub.load_model_dir(hub.download_model_dir(name[len(HF_HUB_PREFIX) :]), **kwargs)
     else:
         cfg = get_pretrained_cfg(name)
+        if pretrained and checkpoint is None:
+            hub.fetch_pretrained(cfg)  # resolve (or fail offline) before spending time building a large model
         model = build_model(cfg, **kwargs)
         if checkpoint is not None:
             checkpoints.load_checkpoint(model, checkpoint)

@@ -271,6 +271,14 @@ def test_offline_without_cache_fails_fast_and_says_what_to_do(family, isolated):
     assert isinstance(info.value, RuntimeError)
 
 
+def test_offline_error_comes_before_building_a_large_model(isolated):
+    """Resolution happens before construction: no minutes of random init for a model that cannot load."""
+    start = time.monotonic()
+    with pytest.raises(hub.WeightsUnavailableError, match="drive.google.com/file/d/"):
+        tada.create_model("tadaformer_l14.k400_64f_clip_k710", pretrained=True)
+    assert time.monotonic() - start < 2.0
+
+
 def test_connection_refused_maps_to_the_clear_error(family, isolated, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
