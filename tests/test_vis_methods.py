@@ -197,11 +197,11 @@ def _manual_token_gradcam(model: TinyViT, x: torch.Tensor, layer: nn.Module, tar
 def test_transformer_gradcam_matches_a_manual_computation() -> None:
     model = TinyViT().eval()
     x = torch.randn(1, 3, T, S, S, generator=torch.Generator().manual_seed(1))
-    assert layer_candidates(model) == ["backbone.layers.0.ln_1", "backbone.layers.1.ln_1"]
+    assert layer_candidates(model) == ["backbone.layers.0:in", "backbone.layers.1:in"]
     e = explain(model, x, "gradcam", target=3)
-    assert e.meta["layer"] == "backbone.layers.1.ln_1"
+    assert e.meta["layer"] == "backbone.layers.1:in"  # the residual stream entering the last block
     assert e.meta["layer_grid"] == [1, 32, T // 2, 4, 4]
-    manual = _manual_token_gradcam(model, x, model.backbone.layers[1].ln_1, 3)  # (T', 4, 4)
+    manual = _manual_token_gradcam(model, x, model.backbone.layers[0], 3)  # (T', 4, 4), from block 0's output
     assert manual.max() > 0
     # Each 8x8 patch cell of the upsampled map is centred on the manual value at its centre pixels.
     up = torch.nn.functional.interpolate(manual[:, None], size=(S, S), mode="bilinear", align_corners=False)[:, 0]

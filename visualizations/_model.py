@@ -58,11 +58,14 @@ class ClipInput:
 
 
 def _as_list(value: Any) -> list | None:
+    """Per-frame values as a list; a (clips, T) array (a multi-clip :class:`tada.video.Clip`) gives
+    its first clip, the one a batch-of-1 tensor is taken from."""
     if value is None:
         return None
-    if isinstance(value, torch.Tensor | np.ndarray):
-        return [v.item() if hasattr(v, "item") else v for v in value.reshape(-1)]
-    return list(value)
+    arr = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+    if arr.ndim > 1:
+        arr = arr.reshape(-1, arr.shape[-1])[0]
+    return arr.tolist()
 
 
 def as_clip_input(model: nn.Module, clip: Any) -> ClipInput:

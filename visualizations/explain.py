@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -89,6 +90,9 @@ def explain(
         logits = forward_logits(model)(ci.tensor)
     index = resolve_target(model, logits, target)
     result = ATTRIBUTION_METHODS[name](model, ci, index, progress, **opts)
+    if not (np.isfinite(result.heatmaps).all() and np.isfinite(result.frame_importance).all()):
+        # Say so rather than draw NaN: e.g. SmoothGrad noise pushing an untrained model into overflow.
+        raise ValueError(f"{name}: the model produced non-finite values (inf/NaN) on the inputs it was given")
     if progress is not None:
         progress(1.0, f"{name} done")
     probs = torch.softmax(logits.float(), -1)[0]

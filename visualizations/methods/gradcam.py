@@ -88,54 +88,78 @@ def _first_tensor(out: object) -> torch.Tensor | None:
     return None
 
 
-def layer_candidates(model: nn.Module, clip: ClipInput | None = None) -> list[str]:
-    """Module paths suitable for Grad-CAM, in forward order.
+INPUT_SUFFIX = ":in"
 
-    CNN families: each stage's output. Transformer blocks: each block's ``ln_1`` output, the normalised
-    input of its attention. (A block's *output* patch tokens are useless for the last block of a model
-    that reads out the class token: nothing after it looks at them, so their gradient is zero.)
-    Other models: every module whose output folds into a map, found with one forward pass.
+
+def _split(layer: str) -> tuple[str, bool]:
+    """``"backbone.layers.11:in"`` -> (module path, True: hook the block's input)."""
+    if layer.endswith(INPUT_SUFFIX):
+        return layer[: -len(INPUT_SUFFIX)], True
+    return layer, False
+
+
+def _is_transformer_block(module: nn.Module) -> bool:
+    return isinstance(getattr(module, "attn", None), nn.MultiheadAttention)
+
+
+def layer_candidates(model: nn.Module, clip: ClipInput | None = None) -> list[str]:
+    """Layers suitable for Grad-CAM, in forward order.
+
+    CNN families: each stage's output (``backbone.stages.2``). Transformer blocks: each block's *input*,
+    the residual stream entering it (``backbone.layers.11:in``); a block's output would be useless for
+    the last block of a model that reads out the class token, since nothing after it looks at the patch
+    tokens (their gradient is zero). Other models: every module whose output folds into a map, found
+    with one forward pass over ``clip``.
     """
     modules = dict(model.named_modules())
     blocks = family_blocks(model)
     if blocks:
-        return [f"{b}.ln_1" if isinstance(getattr(modules[b], "ln_1", None), nn.Module) else b for b in blocks]
+        return [f"{b}{INPUT_SUFFIX}" if _is_transformer_block(modules[b]) else b for b in blocks]
     if clip is None:
         raise ValueError("this model is not one of the known families: pass a clip to find its layers")
-    order: list[str] = []
+    return [name for name, grid in _grids(model, clip, [n for n in modules if n]).items() if min(grid[-2:]) >= 2]
+
+
+def _grids(model: nn.Module, clip: ClipInput, layers: list[str]) -> dict[str, tuple[int, ...]]:
+    """Folded (B, C, T', h, w) shape of each layer that gives a map, in the order the forward pass meets them."""
+    modules = dict(model.named_modules())
+    shapes: dict[str, tuple[int, ...]] = {}
     hooks = []
 
-    def make(name: str):
-        def hook(_m, _i, out):
-            t = _first_tensor(out)
-            if t is not None and name and (f := fold(t, clip.tensor.shape[0])) is not None:
-                if f[0].shape[-1] >= 2 and f[0].shape[-2] >= 2:
-                    order.append(name)
+    def record(name: str, t: object) -> None:
+        if isinstance(t, torch.Tensor) and name not in shapes and (f := fold(t, clip.tensor.shape[0])) is not None:
+            shapes[name] = tuple(f[0].shape)
 
-        return hook
-
-    for name, module in model.named_modules():
-        hooks.append(module.register_forward_hook(make(name)))
+    for layer in layers:
+        path, on_input = _split(layer)
+        if on_input:
+            hooks.append(modules[path].register_forward_pre_hook(lambda _m, a, n=layer: record(n, a[0] if a else None)))
+        else:
+            hooks.append(modules[path].register_forward_hook(lambda _m, _i, o, n=layer: record(n, _first_tensor(o))))
     try:
         with torch.no_grad():
             forward_logits(model)(clip.tensor)
     finally:
         for h in hooks:
             h.remove()
-    # Keep containers over their last child (same output): drop a name whose parent follows it directly.
-    seen = []
-    for name in order:
-        if name not in seen:
-            seen.append(name)
-    return seen
+    return shapes
 
 
-def default_layer(model: nn.Module, clip: ClipInput | None = None) -> str:
-    """The last stage (CNN) or the input of the last block's attention (transformer)."""
+def default_layer(model: nn.Module, clip: ClipInput | None = None, min_grid: int = 7) -> str:
+    """Transformers: the input of the last block. CNNs: the last stage, unless its map is coarser than
+    ``min_grid`` cells on a side (small inputs): then the last stage with at least that many (or the
+    finest one there is), since a 1x1 or 2x2 map cannot say where anything is."""
     cands = layer_candidates(model, clip)
     if not cands:
         raise ValueError("no layer with a spatial map found for Grad-CAM")
-    return cands[-1]
+    if clip is None or _split(cands[-1])[1]:
+        return cands[-1]
+    grids = _grids(model, clip, cands)
+    sides = {name: min(shape[-2:]) for name, shape in grids.items()}
+    if not sides:
+        return cands[-1]
+    threshold = min(min_grid, max(sides.values()))
+    return [name for name in cands if sides.get(name, 0) >= threshold][-1]
 
 
 def attribute(
@@ -151,24 +175,34 @@ def attribute(
     from captum.attr import LayerGradCam
 
     name = layer or default_layer(model, clip)
+    path, on_input = _split(name)
     modules = dict(model.named_modules())
-    if name not in modules:
-        raise ValueError(f"no layer {name!r} in the model")
+    if path not in modules:
+        raise ValueError(f"no layer {path!r} in the model")
     grid_module = _Grid()
     batch = clip.tensor.shape[0]
     info: dict[str, object] = {}
 
-    def splice(_m, _i, out):
-        t = _first_tensor(out)
-        folded = fold(t, batch) if t is not None else None
+    def spliced(t: object) -> torch.Tensor:
+        folded = fold(t, batch) if isinstance(t, torch.Tensor) else None
         if folded is None:
-            raise ValueError(f"layer {name!r} output {tuple(t.shape) if t is not None else type(out)} is not a map")
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"layer {name!r} gives {shape}, not a map Grad-CAM can use")
         grid, unfold = folded
         info["shape"] = tuple(grid.shape)
-        new = unfold(grid_module(grid))
+        return unfold(grid_module(grid))
+
+    def on_output(_m, _i, out):
+        new = spliced(_first_tensor(out))
         return new if isinstance(out, torch.Tensor) else (new, *out[1:])
 
-    handle = modules[name].register_forward_hook(splice)
+    def on_args(_m, args):
+        return (spliced(args[0] if args else None), *args[1:])
+
+    target_module = modules[path]
+    handle = (
+        target_module.register_forward_pre_hook(on_args) if on_input else target_module.register_forward_hook(on_output)
+    )
     fwd = counting(forward_logits(model), 1, progress, "Grad-CAM")
     try:
         with torch.enable_grad():
