@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import urllib.parse
 import warnings
@@ -385,7 +386,8 @@ def _fetch_official(cfg: PretrainedCfg, problems: list[str]) -> Path:
     if not raw.is_file():
         part = raw.with_name(raw.name + ".part")
         try:
-            gdown.download(url, str(part), quiet=True, use_cookies=False, timeout=DOWNLOAD_TIMEOUT)
+            # a progress bar only for a person watching (official files are up to a few GB)
+            gdown.download(url, str(part), quiet=not sys.stderr.isatty(), use_cookies=False, timeout=DOWNLOAD_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - requests/gdown errors: connection refused, 404, quota ...
             part.unlink(missing_ok=True)
             raise WeightsUnavailableError(
