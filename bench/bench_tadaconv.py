@@ -65,8 +65,22 @@ def measure(runners: dict[str, Callable[[], object]], reps: int, warmup: int) ->
     return {n: (statistics.median(wall[n]), statistics.median(cpu[n])) for n in names}
 
 
-def bench_pair(arch: str, batch: int, frames: int, reps: int, warmup: int) -> dict[str, object]:
+def op_profile(fn: Callable[[], object], top: int = 8) -> list[tuple[str, float, int]]:
+    """Self CPU ms per ATen op over one call, largest first: (op, ms, calls)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    rows = [(e.key, e.self_cpu_time_total / 1e3, e.count) for e in prof.key_averages()]
+    return sorted(rows, key=lambda r: -r[1])[:top]
+
+
+def bench_pair(arch: str, batch: int, frames: int, reps: int, warmup: int, profile: bool) -> dict[str, object]:
     model = tada.create_model(arch, num_frames=frames).eval()
+    with torch.no_grad():  # give the zero-initialised parts weights, so the agreement check means something
+        for name, p in model.named_parameters():
+            if name.endswith("gamma"):
+                p.fill_(0.1)
+            elif not p.any():
+                p.normal_(0, 0.02)
     plain = timm.create_model(PAIRS[arch], pretrained=False).eval()
     positions = len(model.temporal_positions(frames))
     torch.manual_seed(0)
@@ -81,10 +95,21 @@ def bench_pair(arch: str, batch: int, frames: int, reps: int, warmup: int) -> di
         return fn
 
     with torch.inference_mode():
-        diff = (run("scale")() - run("grouped")()).abs().max().item()  # the two paths agree (also a warm-up)
+        # Warm-up of all three, and a check that the two calibration paths agree.
+        diff = (run("scale")() - run("grouped")()).abs().max().item()
+        plain(images)
         runners = {"default": run("scale"), "grouped": run("grouped"), "2-D": lambda: plain(images)}
         times = measure(runners, reps, warmup)
-    return {"arch": arch, "plain": PAIRS[arch], "batch": batch, "positions": positions, "times": times, "diff": diff}
+        profiles = {name: op_profile(runners[name]) for name in ("default", "2-D")} if profile else {}
+    return {
+        "arch": arch,
+        "plain": PAIRS[arch],
+        "batch": batch,
+        "positions": positions,
+        "times": times,
+        "diff": diff,
+        "profiles": profiles,
+    }
 
 
 def main() -> None:
@@ -92,21 +117,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--reps", type=int, default=3, help="interleaved rounds per model and batch size")
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=0, help="extra warm-up rounds (each path already runs once)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    parser.add_argument("--profile", action="store_true", help="also print the top ATen ops of one batch-1 call")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     load0 = os.getloadavg()
     print(f"torch {torch.__version__}, timm {timm.__version__}, {_cpu_name()}, {torch.get_num_threads()} threads")
-    print(f"clips {args.frames}x224x224 fp32, {args.reps} interleaved rounds (+{args.warmup} warm-up), medians")
+    print(f"clips {args.frames}x224x224 fp32, {args.reps} interleaved rounds after a warm-up call each, medians")
     print(f"load average at start: {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f}", flush=True)
     rows = []
     for arch in args.models:
         for batch in args.batch:
             t0 = time.perf_counter()
-            res = bench_pair(arch, batch, args.frames, args.reps, args.warmup)
+            res = bench_pair(arch, batch, args.frames, args.reps, args.warmup, args.profile and batch == 1)
             rows.append(res)
             t = res["times"]
             print(
@@ -129,6 +155,11 @@ def main() -> None:
             f"| {res['arch']} | {res['plain']} x {res['positions']} frames | {b} | {d:.0f} | {g:.0f} | {p:.0f} "
             f"| {d / p:.2f}x | {g / p:.2f}x | {g / d:.2f}x | {cpu_ratio:.2f}x |"
         )
+    for res in rows:
+        for name, ops in res["profiles"].items():
+            label = res["arch"] if name == "default" else res["plain"]
+            print(f"\nTop ops, {label} (batch {res['batch']}, self CPU ms / calls, one profiled call):")
+            print("  " + "; ".join(f"{op} {ms:.0f}/{n}" for op, ms, n in ops))
 
 
 if __name__ == "__main__":

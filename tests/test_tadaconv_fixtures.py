@@ -192,3 +192,15 @@ def test_autograd_paths(fixture_dir, name):
     model(io["input"]).logsumexp(-1).sum().backward()
     routed = [p.grad for n, p in model.named_parameters() if ("_rf." in n or "rf_func." in n) and p.grad is not None]
     assert routed and all(torch.isfinite(g).all() for g in routed)
+
+
+def test_tadaformer_attention_trace(fixture_dir):
+    io = load_file(str(fixture_dir / "tadaformer_mini.io.safetensors"))
+    model = _load(fixture_dir, "tadaformer_mini")
+    with torch.no_grad(), tada.trace(model, attention=True) as tr:
+        logits = model(io["input"])
+    torch.testing.assert_close(logits, io["logits"], **TOL)  # the weight-returning path changes nothing
+    assert list(tr.attention) == [f"backbone.layers.{i}" for i in range(3)]
+    maps = tr.attention["backbone.layers.0"]
+    assert maps.shape == (2 * 4, 4, 17, 17)  # (B*T', heads, L, L)
+    torch.testing.assert_close(maps.sum(-1), torch.ones(8, 4, 17))

@@ -110,6 +110,8 @@ def test_temporal_sum3_is_zero_padded_avgpool():
     y = torch.randn(2, 5, 3, 4, 6)
     pooled = F.avg_pool3d(y.permute(0, 4, 1, 2, 3), (3, 1, 1), 1, (1, 0, 0), count_include_pad=True)
     torch.testing.assert_close(temporal_sum3(y, dim=1) / 3, pooled.permute(0, 2, 3, 4, 1))
+    with_grad = temporal_sum3(y.clone().requires_grad_(), dim=1)  # the autograd formulation
+    torch.testing.assert_close(with_grad.detach(), temporal_sum3(y, dim=1))
     one = torch.randn(1, 1, 2, 2, 3)
     torch.testing.assert_close(temporal_sum3(one, dim=1), one)
 

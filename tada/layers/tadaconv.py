@@ -95,17 +95,19 @@ def _triple_to_spatial(value: int | Sequence[int], temporal: int, what: str) -> 
 def temporal_sum3(y: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """``y[t-1] + y[t] + y[t+1]`` along ``dim`` with zero padding (3 x AvgPool(3, pad 1, count_include_pad)).
 
-    Two memory passes instead of the five of a shifted-copy implementation.
+    One new buffer and two passes (a shifted-copy implementation needs three buffers and five passes).
     """
     T = y.shape[dim]
-    if T == 1:
-        return y.clone()
-    pair = y.narrow(dim, 0, T - 1) + y.narrow(dim, 1, T - 1)  # pair[t] = y[t] + y[t+1]
+    if torch.is_grad_enabled() and y.requires_grad:  # out= ops do not record gradients
+        zero = torch.zeros_like(y.narrow(dim, 0, 1))
+        padded = torch.cat([zero, y, zero], dim=dim)
+        return padded.narrow(dim, 0, T) + y + padded.narrow(dim, 2, T)
     out = torch.empty_like(y)
-    out.narrow(dim, 0, 1).copy_(pair.narrow(dim, 0, 1))  # t = 0: y[0] + y[1]
-    out.narrow(dim, T - 1, 1).copy_(pair.narrow(dim, T - 2, 1))  # t = T-1: y[T-2] + y[T-1]
-    if T > 2:
-        torch.add(pair.narrow(dim, 0, T - 2), y.narrow(dim, 2, T - 2), out=out.narrow(dim, 1, T - 2))
+    if T == 1:
+        return out.copy_(y)
+    out.narrow(dim, 0, 1).copy_(y.narrow(dim, 0, 1))
+    torch.add(y.narrow(dim, 0, T - 1), y.narrow(dim, 1, T - 1), out=out.narrow(dim, 1, T - 1))  # y[t-1] + y[t]
+    out.narrow(dim, 0, T - 1).add_(y.narrow(dim, 1, T - 1))  # + y[t+1]
     return out
 
 
@@ -492,10 +494,13 @@ class TAdaConv2dV2(_TAdaConvBase):
         self,
         x: torch.Tensor,
         factors: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Channels-last ``x (B, T, H, W, C_in)`` -> ``(B, T, H', W', C_out)`` (contiguous).
+        """Channels-last ``x (B, T, H, W, C_in)`` -> ``(B, T, H', W', C_out)``.
 
         ``factors``: ``(w, b)`` each ``(B, T, C)`` (``b`` may be None); computed by ``rf_func`` if None.
+        ``out``: optional tensor (may be a strided view) that receives the result when gradients are
+        off, so a caller can have it land inside a larger buffer without another copy.
         """
         if factors is None:
             if self.rf_func is None:
@@ -507,9 +512,11 @@ class TAdaConv2dV2(_TAdaConvBase):
             y = y5.permute(0, 2, 3, 4, 1).contiguous()
         else:
             y = self._scaled_cl(x, w, bb)
+        if torch.is_grad_enabled():
+            out = None
         if self.internal_temp_aggr:
-            y = self._temporal_aggregate_cl(y)
-        return y
+            return self._temporal_aggregate_cl(y, out)
+        return out.copy_(y) if out is not None else y
 
     def _scaled_cl(self, x: torch.Tensor, w: torch.Tensor, bb: torch.Tensor | None) -> torch.Tensor:
         B, T, H, W, C = x.shape
@@ -533,17 +540,21 @@ class TAdaConv2dV2(_TAdaConvBase):
             return out
         return out.add_(bias) if inplace else out + bias
 
-    def _temporal_aggregate_cl(self, y: torch.Tensor) -> torch.Tensor:
+    def _temporal_aggregate_cl(self, y: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """``bn_a(y) + bn_b(avgpool_t(y))``; avg-pool (3, 1, 1) with zero padding counted (official)."""
         if self.training:
             y5 = y.permute(0, 4, 1, 2, 3)
             pooled = F.avg_pool3d(y5, (3, 1, 1), 1, (1, 0, 0), count_include_pad=True)
-            return (self.bn_a(y5) + self.bn_b(pooled)).permute(0, 2, 3, 4, 1).contiguous()
+            res = (self.bn_a(y5) + self.bn_b(pooled)).permute(0, 2, 3, 4, 1)
+            return out.copy_(res) if out is not None else res.contiguous()
         sa, ta = _fold_bn(self.bn_a)
         sb, tb = _fold_bn(self.bn_b)
         s3 = temporal_sum3(y, dim=1)
-        out = torch.addcmul(ta + tb, y, sa)
-        return out.addcmul_(s3, sb / 3) if not torch.is_grad_enabled() else out + s3 * (sb / 3)
+        if torch.is_grad_enabled():
+            return torch.addcmul(ta + tb, y, sa) + s3 * (sb / 3)
+        if out is None:
+            out = y  # the conv output is ours: overwrite it
+        return torch.addcmul(ta + tb, y, sa, out=out).addcmul_(s3, sb / 3)
 
 
 def _t(x: torch.Tensor | None) -> torch.Tensor | None:

@@ -117,13 +117,23 @@ class TAdaBlock(nn.Module):
 
     def forward(self, tokens: torch.Tensor, B: int, T: int) -> torch.Tensor:
         """Batch-first tokens ``(B*T, L, C)`` -> ``tokens + [0 ; tada(patch tokens)]``."""
-        y = self.tadaconv.forward_cl(self._pre_project(tokens, B, T))
         k = QUICK_GELU_K
-        inplace = not torch.is_grad_enabled()
-        y = F.silu(y.mul_(k) if inplace else y * k, inplace=inplace)  # = k * QuickGELU(y)
         w = self.tada_proj.weight
-        out = F.linear(y, w.view(w.shape[0], -1), self.tada_proj.bias * k)
-        return _add_to_patches(tokens, out.view(tokens.shape[0], -1, out.shape[-1]), 1 / k)
+        w, bias = w.view(w.shape[0], -1), self.tada_proj.bias * k
+        x = self._pre_project(tokens, B, T)
+        if torch.is_grad_enabled():
+            y = F.silu(self.tadaconv.forward_cl(x) * k)  # = k * QuickGELU
+            return _add_to_patches(tokens, F.linear(y, w, bias).view(tokens.shape[0], -1, w.shape[0]), 1 / k)
+        # Inference: the TAdaConv writes its patch rows into a token-shaped buffer whose class row is 0,
+        # so the projection yields the whole (N, L, C) update and the residual add happens in place.
+        N, L, _ = tokens.shape
+        buf = x.new_empty(N, L, x.shape[-1])
+        buf[:, 0] = 0
+        self.tadaconv.forward_cl(x, out=buf[:, 1:].view(x.shape))
+        F.silu(buf.mul_(k), inplace=True)  # silu(0) = 0 keeps the class row at 0
+        out = F.linear(buf, w, bias)
+        out[:, 0] = 0
+        return torch.add(tokens, out, alpha=1 / k, out=out)
 
 
 class TAdaFormerBlock(nn.Module):
