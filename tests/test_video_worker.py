@@ -15,7 +15,7 @@ from video_matrix import (
     read_index,
 )
 
-from tada.video import VideoError, read_frames, run_isolated
+from tada.video import VideoError, read_frames, run_isolated, warm_up
 from tada.video.worker import DecoderPool, get_pool
 
 
@@ -74,7 +74,8 @@ def test_exceptions_in_worker_are_re_raised():
 
 def test_worker_does_not_import_torch_or_the_app():
     """The worker stays small: numpy + PyAV, not torch (0.5 GB) nor ``tada/__init__``."""
-    get_pool().run(os.getpid)
+    warm_up()
+    assert get_pool().worker_pids()
     assert run_isolated(eval, "'torch' in __import__('sys').modules") is False
     assert run_isolated(eval, "'av' in __import__('sys').modules") is True
     assert run_isolated(eval, "hasattr(__import__('sys').modules['tada'], 'create_model')") is False

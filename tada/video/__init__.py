@@ -23,7 +23,7 @@ from tada.video.info import VideoInfo, VideoLimits
 from tada.video.reading import probe, read_frames, read_frames_with_info
 from tada.video.sampling import SAMPLING_PROTOCOLS, sample_clips, sample_indices
 from tada.video.transforms import VideoTransform
-from tada.video.worker import run_isolated
+from tada.video.worker import run_isolated, warm_up
 
 __all__ = [
     "Clip",
@@ -42,4 +42,5 @@ __all__ = [
     "run_isolated",
     "sample_clips",
     "sample_indices",
+    "warm_up",
 ]

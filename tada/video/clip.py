@@ -114,22 +114,32 @@ def load_clip(
     path = os.fspath(path)
     decode.check_path(path, limits)
     timeout = limits.decode_timeout_s
-    # Probe and read in the same worker: the second call reuses the first one's packet scan.
+    views: list[torch.Tensor] = []
+    shown: list[np.ndarray] = []
+    stamps: list[np.ndarray] = []
+    warnings: dict[str, None] = {}
+    # Probe and reads in the same worker (they share its packet scan).  One temporal clip at a time:
+    # only one clip's full-resolution frames are ever held (a 4K source has 25 MB per frame).
     with get_pool().lease() as worker:
         info: VideoInfo = worker.call(decode.probe_file, (path, limits, backend), {}, timeout)
         indices = sample_clips(info.num_frames, info.fps, transform.cfg, transform.num_clips)
-        unique, inverse = np.unique(indices, return_inverse=True)
-        result = worker.call(decode.read_file, (path, unique, limits, backend), {}, timeout)
-    inverse = inverse.reshape(indices.shape)
-    tensor = transform([result.frames[inv] for inv in inverse])
-    shown = [display_frame(f, display_size) for f in result.frames]
+        for clip_indices in indices:
+            unique, inverse = np.unique(clip_indices, return_inverse=True)
+            result = worker.call(decode.read_file, (path, unique, limits, backend), {}, timeout)
+            views.extend(transform.crops(result.frames[inverse]))
+            small = [display_frame(f, display_size) for f in result.frames]
+            shown.extend(small[i] for i in inverse)
+            stamps.append(result.timestamps[inverse])
+            warnings.update(dict.fromkeys(result.warnings))
+            info = result.info
+            del result
     return Clip(
-        tensor=tensor,
+        tensor=torch.stack(views),
         views=transform.view_layout,
         indices=indices,
-        timestamps=result.timestamps[inverse],
-        display_frames=[shown[i] for i in inverse.ravel()],
-        info=result.info,
+        timestamps=np.stack(stamps),
+        display_frames=shown,
+        info=info,
         input_layout=transform.input_layout,
-        warnings=result.warnings,
+        warnings=tuple(warnings),
     )

@@ -197,16 +197,47 @@ def _rotation_k(frame) -> int:
     return int(round(rot / 90.0)) % 4
 
 
-def _to_rgb(frame, width: int, height: int) -> np.ndarray:
-    """Frame -> upright (height, width, 3) uint8 RGB; a frame of another size (a resolution switch
-    mid-stream, as WebRTC recordings do) is scaled to the first frame's size."""
+def _to_rgb_into(frame, dst: np.ndarray) -> None:
+    """Write a decoded frame into ``dst`` (height, width, 3) as upright uint8 RGB.
+
+    The colour conversion is FFmpeg's (what decord and ``to_ndarray`` give); its output is copied
+    straight from the converted frame's buffer into ``dst``.  A frame of another size (a resolution
+    switch mid-stream, as WebRTC recordings do) is scaled to the first frame's size.
+    """
+    height, width = dst.shape[:2]
     k = _rotation_k(frame)
     sw, sh = (width, height) if k % 2 == 0 else (height, width)
     if frame.width == sw and frame.height == sh:
-        arr = frame.to_ndarray(format="rgb24")
+        rgb = frame.reformat(format="rgb24")
     else:
-        arr = frame.to_ndarray(format="rgb24", width=sw, height=sh)
-    return np.rot90(arr, k) if k else arr
+        rgb = frame.reformat(format="rgb24", width=sw, height=sh)
+    plane = rgb.planes[0]
+    rows = np.frombuffer(plane, np.uint8, count=sh * plane.line_size).reshape(sh, plane.line_size)
+    view = rows[:, : sw * 3].reshape(sh, sw, 3)
+    dst[...] = np.rot90(view, k) if k else view
+
+
+class _Slots:
+    """Where decoded frames go: one (H, W, 3) slot of a preallocated array per wanted frame index."""
+
+    def __init__(self, targets: list[int], height: int, width: int) -> None:
+        self.array = np.empty((len(targets), height, width, 3), dtype=np.uint8)
+        self.position = {i: k for k, i in enumerate(targets)}
+        self.done: set[int] = set()
+
+    def __contains__(self, index: int) -> bool:
+        return index in self.done
+
+    def __len__(self) -> int:
+        return len(self.done)
+
+    def put_frame(self, index: int, frame) -> None:
+        _to_rgb_into(frame, self.array[self.position[index]])
+        self.done.add(index)
+
+    def put_array(self, index: int, array: np.ndarray) -> None:
+        self.array[self.position[index]] = array
+        self.done.add(index)
 
 
 class _PyAVReader:
@@ -340,27 +371,25 @@ class _PyAVReader:
 
     # -- frames ---------------------------------------------------------------------------------
 
-    def read(self, targets: list[int]) -> dict[int, np.ndarray]:
-        """Decode the frames at the given presentation indices (sorted, unique); missing ones are
-        left out of the result (damaged data)."""
+    def read(self, targets: list[int], got: _Slots) -> None:
+        """Decode the frames at the given presentation indices (sorted, unique) into ``got``; frames
+        that cannot be decoded (damaged data) are left out."""
         if self.scan.seekable:
-            got = self._read_by_pts(targets)
+            self._read_by_pts(targets, got)
         else:
-            got = self._read_sequential(targets, by_pts=False, threads="AUTO")
+            self._read_sequential(targets, got, by_pts=False, threads="AUTO")
         rest = [i for i in targets if i not in got]
         if rest:
             # Damaged data, or a container whose seeking misbehaves: decode the rest from the start,
             # single-threaded (FFmpeg's frame threads drop the frames around a decoding error).
-            got.update(self._read_sequential(rest, by_pts=self.scan.seekable, threads="NONE"))
-        return got
+            self._read_sequential(rest, got, by_pts=self.scan.seekable, threads="NONE")
 
-    def _read_by_pts(self, targets: list[int]) -> dict[int, np.ndarray]:
+    def _read_by_pts(self, targets: list[int], got: _Slots) -> None:
         import av
 
         pts = self.scan.pts
         key_idx = np.flatnonzero(self.scan.key)
         wanted = {int(pts[i]) for i in targets}
-        got: dict[int, np.ndarray] = {}
         with av.open(self.path, metadata_errors="ignore") as container:
             stream = container.streams[self.stream_index]
             cc = stream.codec_context
@@ -400,37 +429,34 @@ class _PyAVReader:
                         if fi is None:
                             continue
                         if first and fi > i:
-                            return got  # the seek landed after the target: let the caller fall back
+                            return  # the seek landed after the target: let the caller fall back
                         first = False
                         pos = fi
                         if frame.pts in wanted and fi not in got:
-                            got[fi] = _to_rgb(frame, self.width, self.height)
+                            got.put_frame(fi, frame)
                             self.stats["converted"] += 1
                     if pos >= i:
                         reached = True
                         break
                 if not reached:  # end of file: what was not produced is not there
                     positioned, pos = True, len(pts)
-        return got
 
-    def _read_sequential(self, targets: list[int], by_pts: bool, threads: str) -> dict[int, np.ndarray]:
+    def _read_sequential(self, targets: list[int], got: _Slots, by_pts: bool, threads: str) -> None:
         """Decode from the start, numbering frames as they come (no seeking): the safe path."""
         import av
 
         wanted = set(targets)
         last = max(targets)
-        got: dict[int, np.ndarray] = {}
         with av.open(self.path, metadata_errors="ignore") as container:
             stream = container.streams[self.stream_index]
             stream.codec_context.thread_type = threads
             for n, frame in enumerate(_decode_tolerant(container, stream, self.stats)):
                 fi = self.index_of_pts.get(frame.pts) if by_pts else n
                 if fi in wanted and fi not in got:
-                    got[fi] = _to_rgb(frame, self.width, self.height)
+                    got.put_frame(fi, frame)
                     self.stats["converted"] += 1
                 if fi is not None and fi >= last:
                     break
-        return got
 
 
 def _decode_tolerant(container, stream, stats: dict[str, int]):
@@ -499,13 +525,14 @@ class _DecordReader:
             self.vr.get_frame_timestamp([0]).reshape(-1)[0]
         )
 
-    def read(self, targets: list[int]) -> dict[int, np.ndarray]:
+    def read(self, targets: list[int], got: _Slots) -> None:
         try:
             batch = self.vr.get_batch(list(targets)).asnumpy()
         except Exception as exc:
             raise VideoError("The video is damaged: frames could not be decoded.", "decode_failed", str(exc)) from None
         self.stats["decoded"] += len(targets)
-        return {i: batch[k] for k, i in enumerate(targets)}
+        for k, i in enumerate(targets):
+            got.put_array(i, batch[k])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -574,21 +601,23 @@ def read_file(
         raise IndexError(f"frame indices must be in [0, {info.num_frames - 1}], got {idx.min()}..{idx.max()}")
     targets = sorted(set(idx.tolist()))
     before = dict(reader.stats)
-    got = reader.read(targets)
-    if not got:
+    got = _Slots(targets, info.height, info.width)
+    reader.read(targets, got)
+    if not len(got):
         raise VideoError("The video is damaged: none of the needed frames could be decoded.", "decode_failed")
     warnings = list(info.warnings)
     missing = [i for i in targets if i not in got]
     if missing:
-        have = np.asarray(sorted(got))
+        have = np.asarray(sorted(got.done))
         for i in missing:
-            got[i] = got[int(have[np.argmin(np.abs(have - i))])]
+            got.put_array(i, got.array[got.position[int(have[np.argmin(np.abs(have - i))])]])
         warnings.append(
             f"{len(missing)} of {len(targets)} frames were damaged and replaced by their nearest readable frame."
         )
-    frames = np.empty((idx.size, info.height, info.width, 3), dtype=np.uint8)
-    for k, i in enumerate(idx.tolist()):
-        frames[k] = got[i]
+    if idx.tolist() == targets:
+        frames = got.array  # sorted and unique (what load_clip asks for): no copy
+    else:
+        frames = got.array[[got.position[i] for i in idx.tolist()]]
     stats = {k: reader.stats[k] - before.get(k, 0) for k in reader.stats}
     stats["backend"] = info.backend
     return ReadResult(
