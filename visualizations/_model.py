@@ -182,5 +182,18 @@ def move_time(x: torch.Tensor, model: nn.Module, fn: Callable[[torch.Tensor], to
     return fn(x.movedim(dim, 1)).movedim(1, dim)
 
 
+#: Input elements per batched forward/backward in the attribution loops: big enough that tiny models
+#: run in one or two batches, small enough that a 16 x 224 x 224 clip goes one copy at a time.
+BATCH_BUDGET = 4_000_000
+
+
+def auto_batch(x: torch.Tensor, cap: int, requested: int | None = None) -> int:
+    """``requested`` if given, else how many copies of ``x`` fit :data:`BATCH_BUDGET` (1 .. ``cap``)."""
+    if requested is not None:
+        return max(1, int(requested))
+    per = max(1, x[0].numel())
+    return int(max(1, min(cap, BATCH_BUDGET // per)))
+
+
 def is_square(n: int) -> bool:
     return n > 0 and math.isqrt(n) ** 2 == n

@@ -11,7 +11,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from visualizations._model import Progress, as_clip_input, forward_logits, time_dim
+from visualizations._model import Progress, as_clip_input, auto_batch, forward_logits, time_dim
 from visualizations.explain import explain
 from visualizations.explanation import AttributionExplanation, DeletionCurve, SanityCheck
 from visualizations.methods.gradcam import family_blocks
@@ -146,7 +146,7 @@ def deletion_curve(
     cell_px: int | None = None,
     baseline: float = 0.0,
     seed: int = 0,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> DeletionCurve:
     """Remove space-time cells (one frame x ``cell_px`` square, set to ``baseline`` = the mean colour)
@@ -172,6 +172,7 @@ def deletion_curve(
         return x * m + baseline * (1 - m)
 
     inputs = [masked(order, c) for c in counts] + [masked(rand, c) for c in counts]
+    batch_size = auto_batch(x, len(inputs), batch_size)
     probs = []
     fwd = forward_logits(model)
     with torch.no_grad():

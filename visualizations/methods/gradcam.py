@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -154,6 +155,18 @@ def default_layer(model: nn.Module, clip: ClipInput | None = None, min_grid: int
         raise ValueError("no layer with a spatial map found for Grad-CAM")
     if clip is None or _split(cands[-1])[1]:
         return cands[-1]
+    # The choice depends only on the input shape: remember it per model (saves a forward pass).
+    key = (tuple(clip.tensor.shape), min_grid)
+    known = _DEFAULTS.setdefault(model, {})
+    if key not in known:
+        known[key] = _pick(model, clip, cands, min_grid)
+    return known[key]
+
+
+_DEFAULTS: weakref.WeakKeyDictionary[nn.Module, dict[tuple, str]] = weakref.WeakKeyDictionary()
+
+
+def _pick(model: nn.Module, clip: ClipInput, cands: list[str], min_grid: int) -> str:
     grids = _grids(model, clip, cands)
     sides = {name: min(shape[-2:]) for name, shape in grids.items()}
     if not sides:

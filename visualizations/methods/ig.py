@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from visualizations._model import ClipInput, Progress, counting, forward_logits
+from visualizations._model import ClipInput, Progress, auto_batch, counting, forward_logits
 from visualizations.methods._common import MethodResult, per_frame_sum, to_frame_maps
 
 __all__ = ["attribute", "make_baseline"]
@@ -38,14 +38,19 @@ def attribute(
     target: int,
     progress: Progress | None = None,
     n_steps: int = 32,
-    internal_batch_size: int = 8,
+    internal_batch_size: int | None = None,
     baseline: str | float | torch.Tensor = "mean",
     method: str = "gausslegendre",
 ) -> MethodResult:
-    """IG from ``baseline`` to the clip; maps are the L1 norm over colour channels of the attributions."""
+    """IG from ``baseline`` to the clip; maps are the L1 norm over colour channels of the attributions.
+
+    ``internal_batch_size``: interpolation steps per forward/backward (default: as many as fit a fixed
+    memory budget, see :func:`visualizations._model.auto_batch`).
+    """
     from captum.attr import IntegratedGradients
 
     x = clip.tensor.clone().requires_grad_(True)  # Captum warns otherwise
+    internal_batch_size = auto_batch(x, n_steps, internal_batch_size)
     base = make_baseline(model, x, baseline)
     calls = math.ceil(n_steps / internal_batch_size) + 1  # +1: the convergence-delta forward
     fwd = counting(forward_logits(model), calls, progress, "integrated gradients")

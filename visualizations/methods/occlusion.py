@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from visualizations._model import ClipInput, Progress, counting, forward_logits, time_dim
+from visualizations._model import ClipInput, Progress, auto_batch, counting, forward_logits, time_dim
 from visualizations.methods._common import MethodResult, input_hw, to_frame_maps
 
 __all__ = ["attribute"]
@@ -23,7 +23,7 @@ def attribute(
     stride_frames: int | None = None,
     stride_px: int | None = None,
     baseline: float = 0.0,
-    perturbations_per_eval: int = 16,
+    perturbations_per_eval: int | None = None,
 ) -> MethodResult:
     """Each cell's value is the drop of the target logit when a box covering it is replaced by
     ``baseline`` (0 = the mean colour), averaged over the boxes covering it; negative = hiding it helps.
@@ -48,6 +48,7 @@ def attribute(
         * (math.ceil((h - window_px) / stride_px) + 1)
         * (math.ceil((w - window_px) / stride_px) + 1)
     )
+    perturbations_per_eval = auto_batch(x, 64, perturbations_per_eval)
     calls = 1 + math.ceil(n_windows / perturbations_per_eval)
     fwd = counting(forward_logits(model), calls, progress, "occlusion")
     with torch.no_grad():

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from visualizations._model import ClipInput, Progress, counting, forward_logits
+from visualizations._model import ClipInput, Progress, auto_batch, counting, forward_logits
 from visualizations.methods._common import MethodResult, per_frame_sum, to_frame_maps
 
 __all__ = ["attribute", "saliency"]
@@ -19,7 +19,7 @@ def attribute(
     target: int,
     progress: Progress | None = None,
     nt_samples: int = 8,
-    nt_samples_batch_size: int = 4,
+    nt_samples_batch_size: int | None = None,
     noise_level: float = 0.15,
     seed: int = 0,
 ) -> MethodResult:
@@ -28,6 +28,7 @@ def attribute(
     from captum.attr import NoiseTunnel, Saliency
 
     x = clip.tensor.clone().requires_grad_(True)  # Captum warns otherwise
+    nt_samples_batch_size = auto_batch(x, nt_samples, nt_samples_batch_size)
     stdev = float(noise_level * (clip.tensor.max() - clip.tensor.min()))
     calls = math.ceil(nt_samples / nt_samples_batch_size)
     fwd = counting(forward_logits(model), calls, progress, "SmoothGrad")

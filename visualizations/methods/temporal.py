@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from visualizations._model import ClipInput, Progress, counting, forward_logits, time_dim
+from visualizations._model import ClipInput, Progress, auto_batch, counting, forward_logits, time_dim
 from visualizations.methods._common import MethodResult, input_hw
 
 __all__ = ["attribute"]
@@ -20,7 +20,7 @@ def attribute(
     target: int,
     progress: Progress | None = None,
     baseline: float = 0.0,
-    perturbations_per_eval: int = 8,
+    perturbations_per_eval: int | None = None,
 ) -> MethodResult:
     """Drop of the target logit when frame t is replaced by ``baseline`` (0 = the mean colour).
 
@@ -33,6 +33,7 @@ def attribute(
     shape = [1, 1, 1, 1, 1]
     shape[time_dim(model)] = t
     mask = torch.arange(t, device=x.device).view(shape)
+    perturbations_per_eval = auto_batch(x, t, perturbations_per_eval)
     calls = 1 + math.ceil(t / perturbations_per_eval)
     fwd = counting(forward_logits(model), calls, progress, "frame ablation")
     with torch.no_grad():
