@@ -170,7 +170,11 @@ def test_calibration_summary_channels_and_kernel() -> None:
     fig = figures.calibration_summary(e)
     check_figure(fig)
     np.testing.assert_allclose(fig.data[0].y, [la.factors.std(1).mean() for la in e.layers], rtol=1e-6)
-    assert "layer (forward order)" in axis_titles(fig)
+    assert "layer (forward order; hover for its name)" in axis_titles(fig)
+    timeline = fig.data[2]  # layers x positions (both layers cover the same positions)
+    assert timeline.z.shape == (2, 4) and list(timeline.x) == position_labels(e.layers[0].frame_map, INDICES, TIMES)
+    la = e.layers[1]
+    np.testing.assert_allclose(timeline.z[1], np.abs(la.factors - la.factors.mean(1, keepdims=True)).mean(0), rtol=1e-6)
 
     fig = figures.calibration_channels(e, 0, k=3)
     check_figure(fig)

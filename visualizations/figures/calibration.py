@@ -72,38 +72,78 @@ def calibration_heatmap(expl: CalibrationExplanation, layer: str | int = -1) -> 
 
 
 def calibration_summary(expl: CalibrationExplanation) -> go.Figure:
-    """Where in depth the model adapts over time: per layer, the temporal spread of the factors (mean over
-    channels of their std over time) and their mean distance from the identity value."""
+    """Where in depth (and when) the model adapts over time.
+
+    Top: per layer, the temporal spread of the factors (mean over channels of their std over time) and
+    their mean distance from the identity value. Bottom (when every layer has the same temporal
+    positions): layers x positions, the mean over channels of |α_t − the channel's mean α|, i.e. at which
+    moments of the clip each layer departs from its average calibration.
+    """
     s = expl.summary()
     names = [la.name for la in expl.layers]
     short = [f"{i}: {_short(n)}" for i, n in enumerate(names)]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    index = [str(i) for i in range(len(names))]  # bar labels: numbers (names are in the hover and below)
+    maps = {tuple(map(tuple, la.frame_map)) for la in expl.layers}
+    timeline = len(maps) == 1
+    rows = 2 if timeline else 1
+    fig = make_subplots(
+        rows=rows,
+        cols=1,
+        specs=[[{"secondary_y": True}]] + ([[{}]] if timeline else []),
+        row_heights=[0.5, 0.5] if timeline else [1.0],
+        vertical_spacing=0.2,
+        subplot_titles=["temporal spread per layer"]
+        + (["when each layer departs from its mean calibration"] if timeline else []),
+    )
     fig.add_trace(
         go.Bar(
-            x=short,
+            x=index,
             y=s["temporal_std"],
             name="variation over time (mean std of α over positions)",
             customdata=names,
             hovertemplate="%{customdata}<br>std over time %{y:.4f}<extra></extra>",
         ),
+        row=1,
+        col=1,
         secondary_y=False,
     )
     fig.add_trace(
         go.Scatter(
-            x=short,
+            x=index,
             y=s["deviation"],
             name="mean |α − identity|",
             mode="lines+markers",
             customdata=names,
             hovertemplate="%{customdata}<br>mean |α − identity| %{y:.4f}<extra></extra>",
         ),
+        row=1,
+        col=1,
         secondary_y=True,
     )
-    fig.update_xaxes(title_text="layer (forward order)", tickangle=-45)
-    fig.update_yaxes(title_text="std of α over time", secondary_y=False)
-    fig.update_yaxes(title_text="mean |α − identity|", secondary_y=True)
-    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
-    return finish(fig, "Temporal calibration across depth", height=460)
+    fig.update_xaxes(title_text="layer (forward order; hover for its name)", type="category", row=1, col=1)
+    fig.update_yaxes(title_text="std of α over time", row=1, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="mean |α − identity|", row=1, col=1, secondary_y=True)
+    if timeline:
+        z = np.stack([np.abs(la.factors - la.factors.mean(1, keepdims=True)).mean(0) for la in expl.layers])
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=_positions(expl, expl.layers[0]),
+                y=short,
+                colorscale="Viridis",
+                name="departure",
+                colorbar={"title": {"text": "|α − mean|"}, "len": 0.4, "y": 0.0, "yanchor": "bottom"},
+                hovertemplate="%{y}<br>%{x}<br>mean |α_t − mean α| = %{z:.4f}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+        fig.update_xaxes(title_text="temporal position (input frames covered)", type="category", row=2, col=1)
+        fig.update_yaxes(title_text="layer", autorange="reversed", row=2, col=1)
+    height = 420 + (max(300, 18 * len(names) + 120) if timeline else 0)
+    fig = finish(fig, "Temporal calibration across depth", height=height)
+    fig.update_layout(legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}, margin={"t": 120})
+    return fig
 
 
 def calibration_channels(

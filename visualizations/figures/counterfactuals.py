@@ -26,7 +26,7 @@ def counterfactual_figure(result: CounterfactualResult) -> go.Figure:
         cols=2,
         column_widths=[0.45, 0.55],
         subplot_titles=["frame shown at each position", f"p(“{followed}”) and the new prediction"],
-        horizontal_spacing=0.12,
+        horizontal_spacing=0.04,
     )
     fig.add_trace(
         go.Heatmap(
@@ -36,9 +36,10 @@ def counterfactual_figure(result: CounterfactualResult) -> go.Figure:
             colorscale="Viridis",
             zmin=0,
             zmax=max(1, t - 1),
-            text=[[labels[f] for f in row] for row in order],
-            hovertemplate="%{y}<br>position %{x}: shows %{text}<extra></extra>",
-            colorbar={"title": {"text": "source frame"}, "x": 0.42, "len": 0.8},
+            customdata=[[labels[f] for f in row] for row in order],
+            texttemplate="%{z}",  # the input frame number in each cell; no colour bar needed
+            hovertemplate="%{y}<br>position %{x}: shows input %{customdata}<extra></extra>",
+            showscale=False,
         ),
         row=1,
         col=1,
@@ -62,7 +63,7 @@ def counterfactual_figure(result: CounterfactualResult) -> go.Figure:
         col=2,
     )
     fig.update_xaxes(title_text=f"probability of “{followed}”", range=[0, 1], row=1, col=2)
-    fig.update_yaxes(title_text="variant", autorange="reversed", row=1, col=2)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=2)
     changed = sum(v.changed for v in result.variants)
     title = f"Does the model use time? {changed} of {len(result.variants)} temporal edits change the prediction"
     return finish(fig, title, height=120 + 60 * len(rows), width=1000)
