@@ -111,6 +111,20 @@ def temporal_sum3(y: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return out
 
 
+def _temporal_conv(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A Conv3d with kernel ``(k, 1, 1)`` and padding ``k // 2`` applied to descriptors ``z (B, T, C_in)``.
+
+    ``weight (C_out, C_in, k, 1, 1)`` -> ``(B, T, C_out)``, as one matmul over unfolded time windows.
+    """
+    k = weight.shape[2]
+    w2 = weight.flatten(1)  # (C_out, C_in * k), index c * k + j
+    if k == 1:
+        return F.linear(z, w2, bias)
+    B, T, C = z.shape
+    windows = F.pad(z, (0, 0, k // 2, k // 2)).unfold(1, k, 1)  # (B, T, C_in, k)
+    return F.linear(windows.reshape(B, T, C * k), w2, bias)
+
+
 def _quick_gelu(x: torch.Tensor) -> torch.Tensor:
     return x * torch.sigmoid(QUICK_GELU_K * x)
 
@@ -176,9 +190,11 @@ class RouteFuncMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x (B, C, T, H, W)`` -> factors ``(B, C, T, 1, 1)``."""
-        context = self.g(x.mean(dim=(2, 3, 4), keepdim=True))
-        z = self.a(x.mean(dim=(3, 4), keepdim=True) + context)
-        alpha = self.b(self.relu(self.bn(z))) + 1
+        pooled = x.mean(dim=(3, 4)).transpose(1, 2)  # (B, T, C) frame descriptors
+        context = F.linear(pooled.mean(dim=1), self.g.weight.flatten(1), self.g.bias)  # global context (B, C)
+        z = _temporal_conv(pooled + context[:, None], self.a.weight, self.a.bias)  # (B, T, C/r)
+        z = self.relu(self.bn(z.transpose(1, 2)[..., None, None]))  # BatchNorm3d on (B, C/r, T, 1, 1)
+        alpha = (_temporal_conv(z.flatten(2).transpose(1, 2), self.b.weight) + 1).transpose(1, 2)[..., None, None]
         tr = active_trace()
         if tr is not None:
             tr.record_calibration(self, alpha, None, identity=1.0)
@@ -233,22 +249,24 @@ class RouteFuncwTransformer(nn.Module):
                 nn.init.zeros_(self.b_bias.weight)
 
     def route(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Frame descriptors ``(B, T, C)`` -> factors ``(B, T, C)`` (weight, bias-or-None); records a trace."""
+        """Frame descriptors ``(B, T, C)`` -> factors ``(B, T, C)`` (weight, bias-or-None); records a trace.
+
+        Works on the tiny ``(B, T, C)`` descriptors with plain matmuls: conv1d and fused attention
+        kernels would open a parallel region per call, which costs milliseconds on a busy host.
+        """
         B, T, _ = pooled.shape
         R, hd, nh = self.width, self.head_dim, self.heads
-        z = F.conv1d(pooled.transpose(1, 2), self.a.weight.flatten(2), self.a.bias, padding=self.k0 // 2)
-        z = z.transpose(1, 2)  # (B, T, R)
+        z = _temporal_conv(pooled, self.a.weight, self.a.bias)  # (B, T, R)
         z = _quick_gelu(F.layer_norm(z, (R,), self.norm.weight, self.norm.bias, self.norm.eps))
         h = F.layer_norm(z, (R,), self.norm_transformer.weight, self.norm_transformer.bias, self.norm_transformer.eps)
         qkv = F.linear(h, self.qkv_proj.weight.view(3 * R, R), self.qkv_proj.bias)
         # Official split: channel s*R + d*nh + h is component s, within-head index d, head h.
-        qkv = qkv.view(B, T, 3, hd, nh).permute(2, 0, 4, 1, 3)  # (3, B, nh, T, hd)
-        attn = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], scale=R**-0.5)  # (B, nh, T, hd)
-        attn = attn.transpose(1, 2).reshape(B, T, R)  # merged head-major: channel h*hd + d
-        z = z + F.linear(attn, self.attn_out.weight.view(R, R), self.attn_out.bias)
-        zc = z.transpose(1, 2)  # (B, R, T)
-        w = F.conv1d(zc, self.b.weight.flatten(2), padding=self.k1 // 2)
-        bb = F.conv1d(zc, self.b_bias.weight.flatten(2), padding=self.k1 // 2) if self.b_bias is not None else None
+        q, k, v = qkv.view(B, T, 3, hd, nh).permute(2, 0, 4, 1, 3)  # each (B, nh, T, hd)
+        attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * R**-0.5, dim=-1)  # scale: whole width
+        o = torch.matmul(attn, v).transpose(1, 2).reshape(B, T, R)  # merged head-major: channel h*hd + d
+        z = z + F.linear(o, self.attn_out.weight.view(R, R), self.attn_out.bias)
+        w = _temporal_conv(z, self.b.weight)  # (B, T, C), contiguous: the big broadcasts stay vectorised
+        bb = _temporal_conv(z, self.b_bias.weight) if self.b_bias is not None else None
         if self.zero_init_cal:
             w = w + 1
             bb = bb + 1 if bb is not None else None
@@ -256,12 +274,11 @@ class RouteFuncwTransformer(nn.Module):
         if tr is not None:
             tr.record_calibration(
                 self,
-                w[..., None, None],
-                bb[..., None, None] if bb is not None else None,
+                w.transpose(1, 2)[..., None, None],
+                bb.transpose(1, 2)[..., None, None] if bb is not None else None,
                 identity=1.0 if self.zero_init_cal else 0.0,
             )
-        # (B, C, T) -> (B, T, C) views for channels-last scaling
-        return w.transpose(1, 2), (bb.transpose(1, 2) if bb is not None else None)
+        return w, bb
 
     def route_cl(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Channels-last input ``(B, T, H, W, C)`` -> factors ``(B, T, C)``."""
