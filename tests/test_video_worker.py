@@ -170,3 +170,24 @@ def test_real_decord_thread_abuse_is_contained(matrix):
         assert read_index(pool.run(decode.read_file, matrix["h264.mp4"].path, [9]).frames[0]) == 9
     finally:
         pool.close()
+
+
+def test_forked_child_gets_its_own_workers(matrix):
+    """A fork (ZeroGPU runs GPU tasks in one) starts its own pool instead of sharing the parent's pipes."""
+    warm_up()
+    parent_workers = set(get_pool().worker_pids())
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: decode, report the worker pid it used, exit without running atexit hooks
+        try:
+            frames = read_frames(matrix["h264.mp4"].path, [4])
+            os.write(w, f"{read_index(frames[0])} {get_pool().worker_pids()[0]}".encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    index, child_worker = map(int, os.read(r, 100).split())
+    os.close(r)
+    assert index == 4 and child_worker not in parent_workers
+    assert set(get_pool().worker_pids()) == parent_workers  # the parent's workers are untouched and alive
+    assert read_index(read_frames(matrix["h264.mp4"].path, [5])[0]) == 5

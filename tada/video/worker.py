@@ -261,6 +261,17 @@ _pool: DecoderPool | None = None
 _pool_lock = threading.Lock()
 
 
+def _forget_pool_after_fork() -> None:
+    # A forked child (e.g. a ZeroGPU task) must not talk to its parent's workers over their shared
+    # pipes, nor kill them at exit: it starts its own pool when it needs one.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def get_pool() -> DecoderPool:
     """The process-wide decoder pool (created on first use, two workers at most)."""
     global _pool
