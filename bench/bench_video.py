@@ -10,7 +10,8 @@ yuv420p) with a keyframe every 30 and every 250 frames.  For each clip, two inde
 (TAdaConvNeXtV2's: 16 frames at rate 5, centred, within ~2.7 s).
 
 Methods, each run in a fresh process (so peak memory is clean), interleaved over ``--rounds`` rounds;
-the table shows the median time and the largest peak RSS:
+the table shows the median wall time, the median CPU time (user + system, all threads; steadier than
+wall time on a busy machine) and the largest peak RSS (``VmHWM``):
 
 * ``decord``: ``decord.VideoReader(path).get_batch(indices).asnumpy()`` (open + read).
 * ``tada warm``: ``tada.video.read_frames(path, indices)`` with the decoder worker already running
