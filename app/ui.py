@@ -119,8 +119,10 @@ def guarded(what: str) -> Callable[[Callable], Callable]:
 # --- small renderers ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=32)
 def message_figure(text: str, height: int = 260) -> go.Figure:
-    """An empty figure that says why there is nothing to draw (renders like any other plot)."""
+    """An empty figure that says why there is nothing to draw (renders like any other plot; cached,
+    since building a plotly figure costs tens of milliseconds)."""
     fig = go.Figure()
     fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 15})
     fig.update_xaxes(visible=False)
@@ -401,10 +403,14 @@ def model_status_markdown(info: ModelInfo) -> str:
 
 
 def example_clips() -> list[Path]:
-    """Bundled example clips (``assets/examples``), sorted by name."""
-    folder = REPO_ROOT / "assets" / "examples"
+    """Example clips: the motion-task clips of ``app/examples`` (what the bundled models know), then the
+    bundled natural clips of ``assets/examples``."""
     exts = {".mp4", ".webm", ".mov", ".mkv", ".avi"}
-    return sorted(p for p in folder.glob("*") if p.suffix.lower() in exts) if folder.is_dir() else []
+    out: list[Path] = []
+    for folder in (APP_DIR / "examples", REPO_ROOT / "assets" / "examples"):
+        if folder.is_dir():
+            out += sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
+    return out
 
 
 def _model_choices(service: Service) -> list[tuple[str, str]]:
@@ -487,7 +493,12 @@ def build_demo(service: Service | None = None, examples: list[tuple[str, str]] |
                 label = gr.Label(num_top_classes=5, label="Top-5", elem_id="pred-label")
                 details = gr.Markdown(elem_id="details")
         gallery = gr.Gallery(
-            label="Frames fed to the model", columns=8, height=230, object_fit="contain", elem_id="frames"
+            label="Frames fed to the model",
+            columns=8,
+            height="auto",
+            object_fit="contain",
+            format="jpeg",  # half the encoding time of webp for these photos
+            elem_id="frames",
         )
         common = [video, model, classes, frames, views, start, stride]
         with gr.Tabs():
@@ -615,11 +626,14 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
-def create_app(service: Service | None = None, **kwargs: Any) -> gr.Blocks:
+def create_app(service: Service | None = None, warm_up: bool = True, **kwargs: Any) -> gr.Blocks:
     """The demo with its queue configured: compute events share ``$TADA_CONCURRENCY`` slots
-    (default 1 on a CPU, whose cores one request already uses; 2 on a GPU)."""
+    (default 1 on a CPU, whose cores one request already uses; 2 on a GPU).  With ``warm_up`` the
+    default model and a decoder worker are loaded in the background while the server starts."""
     service = service or Service()
     demo = build_demo(service, **kwargs)
+    if warm_up:
+        service.warm_up_in_background()
     default_limit = 2 if service.device.type == "cuda" else 1
     limit = _env_int("TADA_CONCURRENCY", default_limit)
     demo.queue(default_concurrency_limit=limit, max_size=_env_int("TADA_QUEUE_SIZE", 64))
@@ -633,7 +647,7 @@ def launch_kwargs(**overrides: Any) -> dict[str, Any]:
         "show_error": True,
         "footer_links": ["api", "settings"],
         "css": CSS,
-        "allowed_paths": [str(REPO_ROOT / "assets" / "examples")],
+        "allowed_paths": [str(APP_DIR / "examples"), str(REPO_ROOT / "assets" / "examples")],
     }
     kwargs.update(overrides)
     return kwargs

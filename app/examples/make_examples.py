@@ -1,0 +1,35 @@
+"""Regenerate the app's motion example clips: ``python app/examples/make_examples.py``.
+
+Clips of the procedural motion task (:mod:`tada.motion`), the task the bundled models were trained on:
+seeded, so the same bytes come out every time.  Backgrounds are photos and textures shipped with
+scikit-image (public domain / CC0, see ``tada/motion/generator.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from tada.motion import generate_clip  # noqa: E402
+from tada.motion.media import write_mp4  # noqa: E402
+
+#: (file name, class, seed): one direction, one rotation, one scale change.
+EXAMPLES = (
+    ("motion_moving_right.mp4", "moving right", 3),
+    ("motion_rotating_anticlockwise.mp4", "rotating anticlockwise", 5),
+    ("motion_shrinking.mp4", "shrinking", 8),
+)
+
+
+def main() -> None:
+    for name, label, seed in EXAMPLES:
+        clip = generate_clip(seed, label, num_frames=16, size=64, distractors=True, noise=False)
+        write_mp4(clip, HERE / name, fps=8, scale=4)
+        print(f"{name}: {clip.label_name} over a {clip.background} background, shape {clip.shape}")
+
+
+if __name__ == "__main__":
+    main()
