@@ -26,6 +26,8 @@ from tada.trace import Trace, active_trace, trace
 
 __all__ = [
     "PretrainedCfg",
+    "create_model_and_transforms",
+    "create_transform",
     "Trace",
     "active_trace",
     "create_model",
@@ -44,3 +46,20 @@ __version__ = "0.1.0"
 def probabilities(logits: torch.Tensor) -> torch.Tensor:
     """Softmax class scores, what the official code returns from ``model(x)`` in eval mode."""
     return torch.softmax(logits.float(), dim=-1)
+
+
+def create_transform(model_or_cfg: torch.nn.Module | PretrainedCfg, views: str = "single"):
+    """The preprocessing that matches a model (open_clip style): uint8 frames -> model tensor.
+
+    ``views="official"`` gives the official multi-view test protocol (clips x crops).
+    """
+    from tada.video import VideoTransform
+
+    cfg = getattr(model_or_cfg, "pretrained_cfg", model_or_cfg)
+    return VideoTransform(cfg, views=views)
+
+
+def create_model_and_transforms(name: str, pretrained: bool = False, views: str = "single", **kwargs):
+    """``(model, transform)`` travelling together, like ``open_clip.create_model_and_transforms``."""
+    model = create_model(name, pretrained=pretrained, **kwargs)
+    return model, create_transform(model, views=views)

@@ -83,3 +83,13 @@ def test_trace_is_inactive_outside_context():
     with tada.trace(model) as tr:
         assert tada.active_trace() is tr
     assert tada.active_trace() is None
+
+
+def test_model_and_transform_travel_together():
+    import numpy as np
+
+    model, transform = tada.create_model_and_transforms("tadaconvnextv2_tiny.k400_16f")
+    assert transform.cfg is model.pretrained_cfg or transform.cfg == model.pretrained_cfg
+    frames = np.random.default_rng(0).integers(0, 255, (16, 300, 400, 3), dtype=np.uint8)
+    x = transform(frames)
+    assert tuple(x.shape[-4:]) == (3, 16, 256, 256)  # B,C,T,H,W at the variant's 256 crop
