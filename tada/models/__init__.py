@@ -7,3 +7,4 @@ inferrer with ``register_arch_inferrer``.
 from tada.models import ila  # noqa: F401
 from tada.models import tada2d, tadaconvnextv2, tadaformer  # noqa: F401,E402
 from tada.models import tadaconv_zoo  # noqa: F401,E402  (after the architectures it registers)
+from tada.models import frame2d, motion_zoo  # noqa: F401,E402  (bundled offline models)
