@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import tada
-from visualizations import explain, figures
+from visualizations import explain, figures, randomize_model
 from visualizations.explanation import AttributionExplanation, CalibrationExplanation, PointsExplanation
 from visualizations.methods.gradcam import layer_candidates
 
@@ -200,3 +200,9 @@ def test_ila_points_gradcam_rollout_and_gradients(ila) -> None:
 
     ig = explain(model, x, "ig", n_steps=4, internal_batch_size=4)
     _finite_nonzero(ig, 8)
+
+    # The randomised copy for the sanity check must not reuse text features cached from trained weights.
+    with torch.no_grad():
+        trained_text = model.text_features()
+        random_text = randomize_model(model, seed=3).text_features()
+    assert not torch.allclose(trained_text, random_text)

@@ -50,6 +50,9 @@ def randomize_model(model: nn.Module, seed: int = 0, prefixes: Sequence[str] | N
         for name, param in clone.named_parameters():
             if prefixes is None or any(name == p or name.startswith(p + ".") for p in prefixes):
                 _redraw_(param, gen)
+    clear = getattr(clone, "clear_text_cache", None)
+    if callable(clear):  # ILA caches text features computed with the trained weights
+        clear()
     return clone
 
 
