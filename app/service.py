@@ -413,20 +413,30 @@ class Service:
                 self._loading.pop(key, None)
             return loaded
 
-    def warm_up(self, names: Sequence[str] | None = None) -> None:
-        """Load the default (or given) models and start a decoder worker, so the first request is fast."""
+    def warm_up(self, clip: str | os.PathLike | None = None, names: Sequence[str] | None = None) -> None:
+        """Do once, before the first user, what the first request would otherwise pay for: start a
+        decoder worker, load the default (or given) models, import the explanation code, and run a
+        prediction on ``clip`` (with internals) so that every kernel on the path has run once."""
         from tada.video import warm_up as start_decoder
 
         try:
             start_decoder()
-            for name in names if names is not None else [n for n in [self.default_model()] if n]:
+            names = list(names) if names is not None else [n for n in [self.default_model()] if n]
+            for name in names:
                 self.get_model(name)
+            import captum.attr  # noqa: F401 - these imports cost seconds on first use
+
+            import visualizations.figures  # noqa: F401
+
+            if clip is not None:
+                for name in names:
+                    self.analyse(os.fspath(clip), name)
         except Exception:  # noqa: BLE001 - a failed warm-up only means the first request does the work
             log.warning("warm-up failed", exc_info=True)
 
-    def warm_up_in_background(self) -> threading.Thread:
+    def warm_up_in_background(self, clip: str | os.PathLike | None = None) -> threading.Thread:
         """:meth:`warm_up` in a daemon thread (the server starts answering meanwhile)."""
-        thread = threading.Thread(target=self.warm_up, daemon=True, name="tada-warm-up")
+        thread = threading.Thread(target=self.warm_up, args=(clip,), daemon=True, name="tada-warm-up")
         thread.start()
         return thread
 

@@ -19,6 +19,7 @@ import functools
 import inspect
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -250,19 +251,17 @@ class Handlers:
 
     def predict(self, video, model, classes, frames, views, start, stride, progress=gr.Progress()):  # noqa: B008
         """Top-5, frames, details, calibration and points figures."""
+        t0 = time.perf_counter()
         skip = (gr.skip(),) * 5
         a = yield from run_cancellable(
             lambda p: self._analysis(video, model, classes, frames, views, start, stride, p),
             report=lambda f, m: progress(f, desc=m),
             idle=skip,
         )
-        yield (
-            top5(a),
-            gallery_items(a),
-            details_markdown(a),
-            calibration_figure(a),
-            points_figure(a),
-        )
+        t1 = time.perf_counter()
+        out = (top5(a), gallery_items(a), details_markdown(a), calibration_figure(a), points_figure(a))
+        log.info("predict %s: analysis %.3f s, figures %.3f s", a.model_name, t1 - t0, time.perf_counter() - t1)
+        yield out
 
     def example(self, video, model):
         """Prediction with the model's default sampling (what cached examples show)."""
@@ -495,7 +494,7 @@ def build_demo(service: Service | None = None, examples: list[tuple[str, str]] |
         gallery = gr.Gallery(
             label="Frames fed to the model",
             columns=8,
-            height="auto",
+            height=190,
             object_fit="contain",
             format="jpeg",  # half the encoding time of webp for these photos
             elem_id="frames",
@@ -633,7 +632,8 @@ def create_app(service: Service | None = None, warm_up: bool = True, **kwargs: A
     service = service or Service()
     demo = build_demo(service, **kwargs)
     if warm_up:
-        service.warm_up_in_background()
+        clips = example_clips()
+        service.warm_up_in_background(clips[0] if clips else None)
     default_limit = 2 if service.device.type == "cuda" else 1
     limit = _env_int("TADA_CONCURRENCY", default_limit)
     demo.queue(default_concurrency_limit=limit, max_size=_env_int("TADA_QUEUE_SIZE", 64))

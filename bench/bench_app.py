@@ -7,9 +7,10 @@
 2. Starts ``python app.py`` in a fresh process pinned to ``--cores`` CPU cores, offline, with the
    prediction cache off (``TADA_ANALYSIS_CACHE=0``) so every request really decodes and runs.
    Start-up = process start -> first HTTP 200 on ``/``.
-3. Calls ``/predict`` through ``gradio_client`` (upload included): 2 warm-up calls, then ``--repeats``
-   timed calls; prints median / p90 / best, and the server's own breakdown (decode / model /
-   internals) read from the details panel of the last call.
+3. Calls ``/predict`` through ``gradio_client`` (upload included, gallery images not downloaded):
+   2 warm-up calls, then ``--repeats`` timed calls; prints median / p90 / best wall time, the CPU
+   time the app and its decoder worker spent per call, and the server's own breakdown (decode /
+   model / internals) read from the details panel of the last call.
 
 Timings on a shared machine vary by up to 2x between runs; compare ratios measured in one run.
 """
@@ -27,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -111,21 +113,35 @@ def main() -> None:
         startup = wait_http(url, proc) - t_start
         from gradio_client import Client, handle_file
 
-        client = Client(url, verbose=False)
+        # download_files=False: the client does not fetch the gallery images afterwards (client-side work).
+        client = Client(url, verbose=False, download_files=False)
+        server = psutil.Process(proc.pid)
 
-        def predict() -> tuple[float, str, str]:
-            t0 = time.perf_counter()
+        def server_cpu() -> float:
+            procs = [server, *server.children(recursive=True)]  # the app and its decoder worker(s)
+            total = 0.0
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system
+                except psutil.NoSuchProcess:
+                    pass
+            return total
+
+        def predict() -> tuple[float, float, str, str]:
+            c0, t0 = server_cpu(), time.perf_counter()
             top, _gallery, details, _cal, _pts = client.predict(
                 handle_file(str(clip)), model, "", None, "single", None, None, api_name="/predict"
             )
-            return time.perf_counter() - t0, top["label"], details
+            return time.perf_counter() - t0, server_cpu() - c0, top["label"], details
 
-        first, _, _ = predict()
+        first = predict()[0]
         predict()
-        times, label, details = [], "", ""
+        times, cpus, label, details = [], [], "", ""
         for _ in range(args.repeats):
-            t, label, details = predict()
+            t, c, label, details = predict()
             times.append(t)
+            cpus.append(c)
     finally:
         proc.terminate()
         try:
@@ -144,8 +160,13 @@ def main() -> None:
         f"p90 {p90:.3f} s, best {times[0]:.3f} s (target <= 1 s: "
         f"{'met' if statistics.median(times) <= 1.0 else 'not met'})"
     )
+    print(
+        f"server CPU time per predict (app + decoder worker, all threads): median {statistics.median(cpus):.3f} s"
+        " (steadier than wall time on a shared machine)"
+    )
     found = re.search(r"\*\*Time\*\* (.*)", details)
     print(f"server breakdown of the last call: {found.group(1) if found else '?'}; top-1 '{label}'")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
 
 
 if __name__ == "__main__":

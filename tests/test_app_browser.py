@@ -6,6 +6,8 @@ bad file and reads the error.  Screenshots are saved under the test's tmp dir (p
 
 from __future__ import annotations
 
+import io
+import os
 import re
 import shutil
 import socket
@@ -32,6 +34,16 @@ ARGS = [
     "--disable-sync",
 ]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
+
+
+def _save_small(png: bytes, path: Path, width: int = 1000) -> None:
+    """Downscale a screenshot and store it as a palette PNG (small enough for the repository)."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    img = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 def _free_port() -> int:
@@ -103,6 +115,11 @@ def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
     page.wait_for_function(f"() => document.querySelectorAll('#frames img').length >= {frames}")
     page.wait_for_selector("#cal-plot .js-plotly-plot")
     page.screenshot(path=str(shots / "1_prediction.png"), full_page=True)
+    if os.environ.get("TADA_README_SCREENSHOT"):  # refresh the README picture: the top of this very page
+        _save_small(
+            page.screenshot(full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1480}),
+            Path(os.environ["TADA_README_SCREENSHOT"]),
+        )
 
     # Every tab renders its plot.
     page.get_by_role("tab", name="Calibration").click()

@@ -1,0 +1,58 @@
+"""Stop really stops: a cancelled Gradio event ends the computation behind it (app.jobs + Gradio's /cancel)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import gradio as gr
+import pytest
+
+from app.jobs import run_cancellable
+from app.ui import guarded
+
+
+def test_cancel_through_gradio_stops_the_work() -> None:
+    steps: list[int] = []
+
+    def long(text, progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress tracker
+        def work(p):
+            for i in range(200):
+                p(i / 200, f"step {i}")
+                steps.append(i)
+                time.sleep(0.02)
+            return "finished"
+
+        result = yield from run_cancellable(work, report=lambda f, m: progress(f, desc=m), idle=gr.skip())
+        yield result
+
+    with gr.Blocks(analytics_enabled=False) as demo:
+        box, out, button = gr.Textbox(), gr.Textbox(), gr.Button()
+        button.click(guarded("the test job")(long), box, out, api_name="long")
+    demo.queue()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        from gradio_client import Client
+
+        client = Client(demo.local_url, verbose=False)
+        job = client.submit("go", api_name="/long")
+        t0 = time.time()
+        while len(steps) < 5:
+            if time.time() - t0 > 120:
+                pytest.fail("the job never started")
+            time.sleep(0.02)
+        assert job.cancel()
+        time.sleep(1.0)
+        stopped_at = len(steps)
+        time.sleep(1.0)
+        assert len(steps) == stopped_at < 200, "the work went on after Stop"
+        assert not [t for t in threading.enumerate() if t.name == "tada-job"]
+        # The server still answers: a new run completes.
+        steps.clear()
+        assert client.predict("again", api_name="/long") == "finished" and len(steps) == 200
+    finally:
+        demo.close()
