@@ -263,10 +263,12 @@ class Handlers:
         log.info("predict %s: analysis %.3f s, figures %.3f s", a.model_name, t1 - t0, time.perf_counter() - t1)
         yield out
 
-    def example(self, video, model):
-        """Prediction with the model's default sampling (what cached examples show)."""
+    def example(self, video):
+        """The default model's prediction with its own sampling (what a cached example shows); the last
+        output puts that model in the picker, so the page always says which model made the result."""
+        model = self.service.default_model()
         a = self._analysis(video, model, None, None, "single", None, None)
-        return top5(a), gallery_items(a), details_markdown(a), calibration_figure(a), points_figure(a)
+        return top5(a), gallery_items(a), details_markdown(a), calibration_figure(a), points_figure(a), model
 
     def after_predict(self, video, model, classes, frames, views, start, stride):
         """Refresh the layer and target pickers from the cached prediction (UI only)."""
@@ -412,17 +414,23 @@ def example_clips() -> list[Path]:
     return out
 
 
+def example_label(path: Path) -> str:
+    """Caption of an example clip: ``motion_moving_right.mp4`` -> ``moving right (motion task)``."""
+    words = path.stem.replace("_", " ")
+    return f"{words[len('motion ') :]} (motion task)" if words.startswith("motion ") else words
+
+
 def _model_choices(service: Service) -> list[tuple[str, str]]:
     return [(i.choice_label, i.name) for i in service.catalogue()]
 
 
-def build_demo(service: Service | None = None, examples: list[tuple[str, str]] | None = None) -> gr.Blocks:
+def build_demo(service: Service | None = None, examples: list[str | Path] | None = None) -> gr.Blocks:
     """The whole UI around one :class:`Service`.
 
     Args:
         service: the shared service (a new one when None).
-        examples: ``[(clip path, model name)]`` for the gallery (default: every bundled clip with the
-            default model).
+        examples: clips for the example gallery, shown with the default model's prediction (default:
+            :func:`example_clips`).
     """
     service = service or Service()
     h = Handlers(service)
@@ -431,7 +439,7 @@ def build_demo(service: Service | None = None, examples: list[tuple[str, str]] |
     first = default or (choices[0][1] if choices else None)
     info0 = model_info(first) if first else None
     if examples is None:
-        examples = [(str(p), first) for p in example_clips()] if first else []
+        examples = example_clips() if default else []
 
     with gr.Blocks(title="TAda Lab", analytics_enabled=False) as demo:
         gr.Markdown(
@@ -488,7 +496,7 @@ def build_demo(service: Service | None = None, examples: list[tuple[str, str]] |
                 with gr.Row():
                     run = gr.Button("Predict", variant="primary", elem_id="predict-btn")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-            with gr.Column(scale=4):
+            with gr.Column(scale=4) as right:
                 label = gr.Label(num_top_classes=5, label="Top-5", elem_id="pred-label")
                 details = gr.Markdown(elem_id="details")
         gallery = gr.Gallery(
@@ -601,16 +609,19 @@ def build_demo(service: Service | None = None, examples: list[tuple[str, str]] |
         )
 
         if examples:
-            ex = gr.Examples(
-                examples=[list(e) for e in examples],
-                inputs=[video, model],
-                outputs=outputs,
-                fn=guarded("the example")(h.example),
-                cache_examples=True,
-                cache_mode="lazy",
-                label="Examples (results are cached after the first click)",
-                api_visibility="private",
-            )
+            with right:  # under the prediction: the column has room there
+                ex = gr.Examples(
+                    examples=[[str(e)] for e in examples],
+                    inputs=[video],
+                    outputs=[*outputs, model],
+                    fn=guarded("the example")(h.example),
+                    cache_examples=True,
+                    cache_mode="lazy",
+                    examples_per_page=8,
+                    example_labels=[example_label(Path(e)) for e in examples],
+                    label=f"Examples with {default} (results are cached after the first click)",
+                    api_visibility="private",
+                )
             if ex.cache_event is not None:
                 ex.cache_event.then(
                     h.after_predict, inputs=common, outputs=[cal_layer, pts_layer, target], api_visibility="private"

@@ -89,7 +89,7 @@ def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
         generate_clip(11, truth, num_frames=16, size=64, distractors=False, noise=False),
         tmp_path / "right.mp4",
         fps=8,
-        scale=4,
+        scale=3,
     )
     bad = tmp_path / "holiday.mp4"
     bad.write_text("this is a shopping list, not a video\n" * 40)
@@ -103,12 +103,20 @@ def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
     page.goto(server, wait_until="load")  # never "networkidle": the queue connection stays open
     page.wait_for_selector("#predict-btn")
 
-    # Upload and predict.
+    # An example: one click fills the inputs and shows the (lazily cached) prediction.
+    names = "|".join(re.escape(c) for c in CLASSES)
+    page.get_by_text("moving right (motion task)", exact=True).click()
+    page.wait_for_function(f"() => /({names})/.test(document.querySelector('#pred-label').innerText)")
+    page.wait_for_selector("#cal-plot .js-plotly-plot")
+    page.wait_for_selector("#clip video")
+
+    # Upload and predict (the clip is 192 x 192: the details panel tells its result from the example's).
+    page.locator("#clip button[aria-label=Clear]").first.click()
+    page.wait_for_selector("#clip video", state="detached")
     page.locator("#clip input[type=file]").first.set_input_files(str(clip))
     page.wait_for_selector("#clip video")
     page.click("#predict-btn")
-    names = "|".join(re.escape(c) for c in CLASSES)
-    page.wait_for_function(f"() => /({names})/.test(document.querySelector('#pred-label').innerText)")
+    page.wait_for_function("() => document.querySelector('#details').innerText.includes('192×192')")
     label_text = page.inner_text("#pred-label")
     top = next(line for line in label_text.splitlines()[1:] if line.strip() in CLASSES)
     assert top in CLASSES
