@@ -68,6 +68,8 @@ def measure(runners: dict[str, Callable[[], object]], reps: int, warmup: int) ->
             runners[name]()
             wall[name].append(time.perf_counter() - w0)
             cpu[name].append(time.process_time() - c0)
+    for n in names:
+        print(f"    {n}: wall s per round {', '.join(f'{w:.2f}' for w in wall[n])}", flush=True)
     return {n: (statistics.median(wall[n]), statistics.median(cpu[n])) for n in names}
 
 
