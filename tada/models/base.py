@@ -7,7 +7,17 @@ from torch import nn
 from tada.labels import get_labels
 from tada.registry import PretrainedCfg
 
-__all__ = ["VideoClassifier", "conv_temporal_positions"]
+__all__ = ["VideoClassifier", "cfg_get", "conv_temporal_positions"]
+
+
+def cfg_get(cfg: dict | None, *path: str):
+    """A value deep inside an official config dict (``cfg_get(cfg, "VIDEO", "HEAD", "NUM_CLASSES")``), or None."""
+    node = cfg
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
 
 
 def conv_temporal_positions(num_frames: int, kernel: int, stride: int, padding: int) -> list[list[int]]:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from tada.layers.tadaconv import BaseHead, RouteFuncMLP, TAdaConv2d, family_labels, set_calibration_impl
-from tada.models.base import VideoClassifier
+from tada.models.base import VideoClassifier, cfg_get
 from tada.registry import PretrainedCfg, register_arch_inferrer, register_model
 
 __all__ = ["TAda2D", "tada2d_r50", "infer_tada2d"]
@@ -235,15 +235,6 @@ def tada2d_r50(
 # Architecture inference from an official state dict (used by ``python -m tada convert``)
 
 
-def _cfg_get(cfg: dict[str, Any] | None, *path: str) -> Any:
-    node: Any = cfg
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 @register_arch_inferrer
 def infer_tada2d(
     state_dict: dict[str, torch.Tensor], official_cfg: dict[str, Any] | None = None
@@ -272,10 +263,10 @@ def infer_tada2d(
         "route_ratio": width // int(rf_a.shape[0]),
         "route_kernels": (int(rf_a.shape[2]), int(rf_b.shape[2])),
     }
-    pool_k = _cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "POOL_K")
+    pool_k = cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "POOL_K")
     if pool_k:
         kwargs["pool_k"] = tuple(int(k) for k in pool_k)
-    frames = _cfg_get(official_cfg, "DATA", "NUM_INPUT_FRAMES")
+    frames = cfg_get(official_cfg, "DATA", "NUM_INPUT_FRAMES")
     if frames:
         kwargs["num_frames"] = int(frames)
     return "tada2d_r50", kwargs

@@ -32,7 +32,7 @@ from tada.layers.tadaconv import (
     set_calibration_impl,
     temporal_sum3,
 )
-from tada.models.base import VideoClassifier, conv_temporal_positions
+from tada.models.base import VideoClassifier, cfg_get, conv_temporal_positions
 from tada.registry import PretrainedCfg, register_arch_inferrer, register_model
 
 __all__ = [
@@ -324,15 +324,6 @@ def tadaconvnextv2_base(**kwargs: Any) -> TAdaConvNeXtV2:
 # Architecture inference from an official state dict
 
 
-def _cfg_get(cfg: dict[str, Any] | None, *path: str) -> Any:
-    node: Any = cfg
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 @register_arch_inferrer
 def infer_tadaconvnextv2(
     state_dict: dict[str, torch.Tensor], official_cfg: dict[str, Any] | None = None
@@ -372,12 +363,12 @@ def infer_tadaconvnextv2(
         "stem_t_kernel": int(stem.shape[2]),
         "in_channels": int(stem.shape[1]),
     }
-    t_stride = _cfg_get(official_cfg, "VIDEO", "BACKBONE", "STEM", "T_STRIDE")
+    t_stride = cfg_get(official_cfg, "VIDEO", "BACKBONE", "STEM", "T_STRIDE")
     if t_stride:
         kwargs["stem_t_stride"] = int(t_stride)
-    head_dim = _cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "HEAD_DIM")
+    head_dim = cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "HEAD_DIM")
     kwargs["route_head_dim"] = int(head_dim) if head_dim else _SIZES[arch][2]
-    frames = _cfg_get(official_cfg, "DATA", "NUM_INPUT_FRAMES")
+    frames = cfg_get(official_cfg, "DATA", "NUM_INPUT_FRAMES")
     if frames:
         kwargs["num_frames"] = int(frames)
     return arch, kwargs

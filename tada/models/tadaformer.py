@@ -31,7 +31,7 @@ from tada.layers.tadaconv import (
     family_labels,
     set_calibration_impl,
 )
-from tada.models.base import VideoClassifier, conv_temporal_positions
+from tada.models.base import VideoClassifier, cfg_get, conv_temporal_positions
 from tada.registry import PretrainedCfg, register_arch_inferrer, register_model
 from tada.trace import active_trace
 
@@ -368,15 +368,6 @@ def tadaformer_l14(**kwargs: Any) -> TAdaFormer:
 # Architecture inference from an official state dict
 
 
-def _cfg_get(cfg: dict[str, Any] | None, *path: str) -> Any:
-    node: Any = cfg
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 @register_arch_inferrer
 def infer_tadaformer(
     state_dict: dict[str, torch.Tensor], official_cfg: dict[str, Any] | None = None
@@ -400,9 +391,9 @@ def infer_tadaformer(
     mid = int(pre.shape[0])
     rf_a = state_dict["backbone.layers.0.tada.tadaconv.rf_func.a.weight"]
     rf_b = state_dict["backbone.layers.0.tada.tadaconv.rf_func.b.weight"]
-    heads = _cfg_get(official_cfg, "VIDEO", "BACKBONE", "NUM_HEADS")
-    frames = _cfg_get(official_cfg, "DATA", "NUM_INPUT_FRAMES")
-    head_dim = _cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "HEAD_DIM")
+    heads = cfg_get(official_cfg, "VIDEO", "BACKBONE", "NUM_HEADS")
+    frames = cfg_get(official_cfg, "DATA", "NUM_INPUT_FRAMES")
+    head_dim = cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "HEAD_DIM")
     kwargs: dict[str, Any] = {
         "num_classes": int(state_dict["head.out.weight"].shape[0]),
         "width": width,
@@ -421,7 +412,7 @@ def infer_tadaformer(
     }
     if frames:  # else the builder default (16); a variant's own frame count then applies
         kwargs["num_frames"] = int(frames)
-    stride = _cfg_get(official_cfg, "VIDEO", "BACKBONE", "TUBLET_STRIDE")
+    stride = cfg_get(official_cfg, "VIDEO", "BACKBONE", "TUBLET_STRIDE")
     if stride:
         kwargs["tubelet_stride"] = int(stride)
     arch = "tadaformer_l14" if (width, patch) == (1024, 14) else "tadaformer_b16"
