@@ -449,7 +449,17 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                video = gr.Video(label="Clip", sources=["upload", "webcam"], height=300, elem_id="clip")
+                video = gr.Video(
+                    label="Clip",
+                    sources=["upload", "webcam"],
+                    height=300,
+                    elem_id="clip",
+                    # 640x480 is plenty for 224-px models and keeps recordings small and quick to decode.
+                    webcam_options=gr.WebcamOptions(
+                        mirror=False,
+                        constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+                    ),
+                )
                 model = gr.Dropdown(choices=choices, value=first, label="Model", elem_id="model")
                 status = gr.Markdown(
                     model_status_markdown(info0) if info0 else "No model registered.", elem_id="status"
@@ -554,8 +564,8 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                 cf_plot = gr.Plot(elem_id="cf-plot", label="Counterfactuals")
             with gr.Tab("About", elem_id="tab-about"):
                 gr.Markdown(TEACHING.read_text(encoding="utf-8") if TEACHING.is_file() else "")
-                models_json = gr.JSON(label="Model catalogue", elem_id="models-json")
-                list_btn = gr.Button("List models", elem_id="models-btn")
+                models_json = gr.JSON(h.models(), label="Model catalogue", elem_id="models-json")
+                list_btn = gr.Button("Refresh the model list", elem_id="models-btn")
 
         outputs = [label, gallery, details, cal_plot, pts_plot]
         pred = run.click(

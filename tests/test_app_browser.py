@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,9 @@ ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A synthetic camera (test pattern) for the webcam recording, granted without a prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
 
@@ -96,7 +100,7 @@ def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
     model = svc.default_model_name()
     frames = tada.get_pretrained_cfg(model).num_frames
 
-    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page = browser.new_page(viewport={"width": 1280, "height": 1100}, permissions=["camera"])
     external: list[str] = []
     page.on("request", lambda r: external.append(r.url) if not r.url.startswith(LOCAL) else None)
     page.set_default_timeout(120_000)
@@ -149,13 +153,26 @@ def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
     page.wait_for_selector("text=TAdaConv: one kernel")
     page.screenshot(path=str(shots / "3_about.png"), full_page=True)
 
+    # Webcam: record a second of the synthetic camera, predict on the recording (a MediaRecorder webm).
+    page.locator("#clip button[aria-label=Clear]").first.click()
+    page.locator("#clip button[aria-label='Capture from camera']").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.locator("#clip button[aria-label='start recording']").click()
+    time.sleep(1.5)
+    page.locator("#clip button", has_text="Stop").first.click()
+    page.wait_for_selector("#clip video[src*='.webm']")
+    page.click("#predict-btn")
+    page.wait_for_function("() => /Clip \\d+×\\d+, .*, vp[89]/.test(document.querySelector('#details').innerText)")
+    page.screenshot(path=str(shots / "4_webcam.png"), full_page=True)
+
     # A bad file: the video layer's message reaches the page, the app keeps working.
     page.locator("#clip button[aria-label=Clear]").first.click()
+    page.locator("#clip button[aria-label='Upload file']").click()  # back from the webcam source
     page.locator("#clip input[type=file]").first.set_input_files(str(bad))
     page.click("#predict-btn")
     toast = page.locator("[data-testid=toast-text]", has_text="not a video")
     toast.first.wait_for()
     assert "Traceback" not in page.inner_text("body")
-    page.screenshot(path=str(shots / "4_error.png"))
+    page.screenshot(path=str(shots / "5_error.png"))
     assert external == [], f"the page fetched external resources: {external[:5]}"
     page.close()
