@@ -27,7 +27,7 @@ except Exception:  # noqa: BLE001 - any import problem means "not on ZeroGPU"
 
     ZERO_GPU = False
 
-__all__ = ["ZERO_GPU", "default_device", "explain", "forward", "explain_duration"]
+__all__ = ["ZERO_GPU", "bf16_difference", "default_device", "explain", "explain_duration", "forward"]
 
 
 def default_device() -> str:
@@ -52,6 +52,17 @@ def forward(model: nn.Module, x: torch.Tensor, device: torch.device, precision: 
         else:
             out = model(x)
     return out.float().cpu()
+
+
+@_gpu(duration=_forward_duration)
+def bf16_difference(model: nn.Module, x: torch.Tensor, device: torch.device) -> float:
+    """Largest |p_fp32 - p_bf16| of ``model`` on ``x`` (softmax over classes), computed on ``device``."""
+    x = x.to(device)
+    with torch.inference_mode():
+        p32 = torch.softmax(model(x).float(), -1)
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16):
+            p16 = torch.softmax(model(x).float(), -1)
+    return float((p32 - p16).abs().max())
 
 
 #: Rough GPU seconds per method (plus steps for the iterative ones), used to size ZeroGPU slots.

@@ -428,7 +428,7 @@ class Service:
 
             import visualizations.figures  # noqa: F401
 
-            if clip is not None:
+            if clip is not None and not gpu.ZERO_GPU:  # on ZeroGPU a warm-up run would spend GPU quota
                 for name in names:
                     self.analyse(os.fspath(clip), name)
         except Exception:  # noqa: BLE001 - a failed warm-up only means the first request does the work
@@ -688,13 +688,10 @@ def load_clip_at(video: str, cfg: PretrainedCfg, start_s: float, limits: VideoLi
 
 
 def bf16_difference(model: nn.Module, device: torch.device) -> float:
-    """Largest |p_fp32 - p_bf16| over classes on a fixed random clip (the bf16 acceptance check)."""
+    """Largest |p_fp32 - p_bf16| over classes on a fixed random clip (the bf16 acceptance check; it runs
+    on the accelerator, under ``@spaces.GPU`` on ZeroGPU)."""
     cfg = model.pretrained_cfg
     t, s = cfg.num_frames, cfg.crop_size
     shape = (1, t, 3, s, s) if cfg.input_layout.upper() == "BTCHW" else (1, 3, t, s, s)
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
-    with torch.inference_mode():
-        p32 = torch.softmax(model(x).float(), -1)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-            p16 = torch.softmax(model(x).float(), -1)
-    return float((p32 - p16).abs().max())
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    return gpu.bf16_difference(model, x, device)
