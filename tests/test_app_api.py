@@ -160,6 +160,7 @@ def predictions(client, clips) -> dict[tuple[str, str], tuple]:
     return {(m, label): _predict(client, clips[label], m) for m in bundled_models() for label in MOTIONS}
 
 
+@pytest.mark.slow  # 16 predictions through the server
 @pytest.mark.parametrize("model", bundled_models())
 def test_predict_each_bundled_model_returns_labels_frames_figures(predictions, model) -> None:
     cfg = tada.get_pretrained_cfg(model)
@@ -183,6 +184,7 @@ def undertrained(model: str) -> str | None:
     return None
 
 
+@pytest.mark.slow  # 16 predictions through the server
 @pytest.mark.parametrize("model", bundled_models())
 def test_predict_each_bundled_model_is_sensible(predictions, model, request) -> None:
     reason = undertrained(model)

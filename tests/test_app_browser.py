@@ -21,7 +21,7 @@ from app import service as svc
 from tada.motion import CLASSES, generate_clip
 from tada.motion.media import write_mp4
 
-pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
