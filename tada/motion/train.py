@@ -27,39 +27,95 @@ from torch import nn
 
 HELP = "train a bundled motion model (tiny TAdaConvNeXtV2 / TAdaFormer / ILA / 2-D baseline) on CPU"
 
-__all__ = ["HELP", "configure", "run", "train", "make_batch", "train_step", "save_model_folder"]
+__all__ = ["HELP", "ObjectMaskAux", "configure", "run", "train", "make_batch", "train_step", "save_model_folder"]
 
 
 #: Rendering of the curriculum's easy clips: no distractors, no noise, no photo backgrounds.
 EASY = {"distractors": False, "noise": False, "backgrounds": ("flat", "gradient", "blobs")}
 
 
-def make_batch(cfg: Any, seed: int, start: int, n: int, easy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def make_batch(
+    cfg: Any, seed: int, start: int, n: int, easy: bool = False, masks: bool = False
+) -> tuple[torch.Tensor, ...]:
     """Clips ``start .. start+n-1`` of stream ``seed`` as a model input (in ``cfg.input_layout``) and labels.
 
     ``easy=True`` renders the same clips without nuisances (:data:`EASY`), for the curriculum.
+    ``masks=True`` adds a third tensor: the target object's masks ``(N, T, H, W)`` as float 0/1.
     """
     from tada.motion.dataset import to_tensor
     from tada.motion.generator import generate_batch
 
     kwargs = EASY if easy else {}
-    batch = generate_batch(n, seed, start=start, num_frames=cfg.num_frames, size=cfg.crop_size, masks=False, **kwargs)
+    batch = generate_batch(n, seed, start=start, num_frames=cfg.num_frames, size=cfg.crop_size, masks=masks, **kwargs)
     x = to_tensor(batch.frames)  # (N, 3, T, H, W), normalised with the bundled MEAN/STD
     if cfg.input_layout == "BTCHW":
         x = x.transpose(1, 2).contiguous()
+    if masks:
+        return x, torch.from_numpy(batch.labels), torch.from_numpy(batch.truth["masks"]).float()
     return x, torch.from_numpy(batch.labels)
 
 
+class ObjectMaskAux(nn.Module):
+    """Training-only auxiliary loss: a 1x1 conv on the first stage's features predicts, per cell, the
+    fraction of the cell covered by the moving object (BCE against the generator's masks, pooled to the
+    feature grid).  Not part of the model and never saved.
+
+    Why: with global average pooling the small moving object is a few percent of a ConvNeXt's pooled
+    feature, and from random init both ConvNeXts (tiny TAdaConvNeXtV2 and the 2-D baseline) collapsed to
+    input-independent features and stayed at chance (ln 11 loss) for thousands of steps at every learning
+    rate and layer-scale init tried; with this loss they leave chance within a few hundred steps.
+    """
+
+    def __init__(self, model: nn.Module, num_frames: int):
+        super().__init__()
+        stage = model.backbone.stages[0]  # TAdaConvNeXtV2 and timm's ConvNeXt both have backbone.stages
+        channels = next(m for m in stage.modules() if isinstance(m, nn.LayerNorm)).normalized_shape[0]
+        self.num_frames = num_frames
+        self.head = nn.Conv3d(channels, 1, 1)
+        self._features: torch.Tensor | None = None
+        self._hook = stage.register_forward_hook(lambda _m, _i, out: setattr(self, "_features", out))
+
+    def loss(self, masks: torch.Tensor) -> torch.Tensor:
+        """BCE of the last forward's stage-1 features against ``masks`` (N, T, H, W)."""
+        f = self._features
+        if f is None:
+            raise RuntimeError("run the model forward before ObjectMaskAux.loss")
+        if f.dim() == 4:  # per-frame 2-D backbone: (N*T, C, h, w) -> (N, C, T, h, w)
+            f = f.reshape(-1, self.num_frames, *f.shape[1:]).transpose(1, 2)
+        target = F.adaptive_avg_pool3d(masks[:, None], tuple(f.shape[2:]))
+        self._features = None
+        return F.binary_cross_entropy_with_logits(self.head(f), target)
+
+    def remove(self) -> None:
+        self._hook.remove()
+
+
+#: Auxiliary mask-loss weight per bundled architecture (``--aux-mask`` overrides); see :class:`ObjectMaskAux`.
+AUX_MASK_DEFAULT = {"tadaconvnextv2_motion": 1.0, "frame2d_motion": 1.0}
+
+
 def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.1
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    label_smoothing: float = 0.1,
+    aux: ObjectMaskAux | None = None,
+    masks: torch.Tensor | None = None,
+    aux_weight: float = 1.0,
 ) -> tuple[float, float]:
-    """One optimisation step; returns (loss, batch accuracy)."""
+    """One optimisation step; returns (classification loss, batch accuracy).
+
+    With ``aux`` (and the batch's ``masks``) its mask loss is added with weight ``aux_weight``.
+    """
     model.train()
     logits = model(x)
     loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    total = loss + aux_weight * aux.loss(masks) if aux is not None else loss
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    total.backward()
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    nn.utils.clip_grad_norm_(params, 1.0)
     optimizer.step()
     return float(loss.detach()), float((logits.detach().argmax(1) == y).float().mean())
 
@@ -105,6 +161,15 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
         f"label smoothing {info['label_smoothing']}, gradient clipping 1.0",
         f"- curriculum: during the first {info.get('curriculum', 0):.0%} of training every other batch was rendered "
         "without distractors, noise and photo backgrounds (same clips otherwise)",
+        *(
+            [
+                f"- auxiliary object-mask loss (weight {info['aux_mask']:g}, training only; the 1x1 conv head is "
+                "discarded): stage-1 features predict the fraction of each cell the moving object covers, from the "
+                "generator's masks. Without it this ConvNeXt collapsed to input-independent features at chance."
+            ]
+            if info.get("aux_mask")
+            else []
+        ),
         f"- {info['threads']} CPU thread(s), {info['minutes']:.1f} min wall time; final running train accuracy "
         f"{info['train_acc']:.1%}",
     ]
@@ -209,6 +274,7 @@ def train(
     log_every: int = 10,
     eval_clips: int = 0,
     curriculum: float = 0.0,
+    aux_mask: float | None = None,
     init: str | Path | None = None,
     half: bool | None = None,
     command: str = "",
@@ -230,8 +296,12 @@ def train(
         previous = hub.read_model_config(init).get("training")
     if half is None:
         half = cfg.architecture == "ila_motion"  # its fixed-width alignment modules: fp16 keeps it < 10 MB
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "embedding" not in n)]
+    if aux_mask is None:
+        aux_mask = AUX_MASK_DEFAULT.get(cfg.architecture, 0.0)
+    aux = ObjectMaskAux(model, cfg.num_frames) if aux_mask else None
+    named = list(model.named_parameters()) + (list(aux.named_parameters("aux")) if aux else [])
+    decay = [p for n, p in named if p.ndim > 1 and "embedding" not in n]
+    no_decay = [p for n, p in named if not (p.ndim > 1 and "embedding" not in n)]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
     )
@@ -264,6 +334,7 @@ def train(
             params=params,
             weights_dtype="float16" if half else "float32",
             curriculum=curriculum,
+            aux_mask=aux_mask,
             initialised_from=previous,
             evaluation=evaluation,
         )
@@ -282,8 +353,10 @@ def train(
             group["lr"] = lr * factor
         # Curriculum: during the first `curriculum` fraction, every other batch is rendered without nuisances.
         easy = progress < curriculum and step % 2 == 0
-        x, y = make_batch(cfg, seed, step * batch_size, batch_size, easy=easy)
-        loss, acc = train_step(model, optimizer, x, y, label_smoothing)
+        x, y, *masks = make_batch(cfg, seed, step * batch_size, batch_size, easy=easy, masks=aux is not None)
+        loss, acc = train_step(
+            model, optimizer, x, y, label_smoothing, aux=aux, masks=masks[0] if masks else None, aux_weight=aux_mask
+        )
         step += 1
         ema_loss = loss if ema_loss is None else 0.95 * ema_loss + 0.05 * loss
         ema_acc = acc if ema_acc is None else 0.95 * ema_acc + 0.05 * acc
@@ -295,6 +368,8 @@ def train(
         if time.monotonic() - last_save > save_every:
             snapshot()
             last_save = time.monotonic()
+    if aux is not None:
+        aux.remove()
     model.eval()
     snapshot()  # the weights are safe before the (optional) evaluation
     if eval_clips:
@@ -327,6 +402,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-clips", type=int, default=0, help="held-out clips scored at the end, for the model card")
     p.add_argument("--init", help="start from the weights of this model folder (continue an earlier run)")
     p.add_argument("--curriculum", type=float, default=0.0, help="fraction of training with half the batches easy")
+    p.add_argument(
+        "--aux-mask",
+        type=float,
+        help="weight of the training-only object-mask loss on stage-1 features (default: 1 for the two ConvNeXts, "
+        "0 otherwise)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -341,6 +422,7 @@ def run(args: argparse.Namespace) -> int:
         + (f" --max-minutes {args.max_minutes:g}" if args.max_minutes else "")
         + (f" --eval-clips {args.eval_clips}" if args.eval_clips else "")
         + (f" --curriculum {args.curriculum:g}" if args.curriculum else "")
+        + (f" --aux-mask {args.aux_mask:g}" if args.aux_mask is not None else "")
         + (f" --init {shlex.quote(args.init)}" if args.init else "")
         + (f" --out {shlex.quote(args.out)}" if args.out else "")
     )
@@ -358,6 +440,7 @@ def run(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         eval_clips=args.eval_clips,
         curriculum=args.curriculum,
+        aux_mask=args.aux_mask,
         init=args.init,
         command=command,
         log=lambda msg: print(msg, flush=True),
