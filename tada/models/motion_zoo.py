@@ -63,7 +63,7 @@ MODEL_KWARGS: dict[str, dict[str, Any]] = {
         "width": 64,
         "layers": 3,
         "heads": 2,
-        "patch_size": 8,
+        "patch_size": 4,  # 8 x 8 tokens per frame: with patch 8 (4 x 4 tokens) rotation was barely visible
         "input_res": SIZE,
         "route_head_dim": 8,
         "head_dropout": 0.0,
@@ -163,7 +163,7 @@ def tadaconvnextv2_motion(**kwargs: Any) -> TAdaConvNeXtV2:
 
 @register_model
 def tadaformer_motion(**kwargs: Any) -> TAdaFormer:
-    """Tiny TAdaFormer for 8x32x32 motion clips (width 64, 3 layers, 2 heads, patch 8)."""
+    """Tiny TAdaFormer for 8x32x32 motion clips (width 64, 3 layers, 2 heads, patch 4)."""
     return TAdaFormer(**_kwargs("tadaformer_motion", kwargs))
 
 
