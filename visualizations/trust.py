@@ -11,7 +11,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from visualizations._model import Progress, as_clip_input, auto_batch, forward_logits, time_dim
+from visualizations._model import NO_GRAD_BATCH_BUDGET, Progress, as_clip_input, auto_batch, forward_logits, time_dim
 from visualizations.explain import explain
 from visualizations.explanation import AttributionExplanation, DeletionCurve, SanityCheck
 from visualizations.methods.gradcam import family_blocks
@@ -175,7 +175,7 @@ def deletion_curve(
         return x * m + baseline * (1 - m)
 
     inputs = [masked(order, c) for c in counts] + [masked(rand, c) for c in counts]
-    batch_size = auto_batch(x, len(inputs), batch_size)
+    batch_size = auto_batch(x, len(inputs), batch_size, NO_GRAD_BATCH_BUDGET)
     probs = []
     fwd = forward_logits(model)
     with torch.no_grad():

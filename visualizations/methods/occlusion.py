@@ -7,7 +7,15 @@ import math
 import torch
 from torch import nn
 
-from visualizations._model import ClipInput, Progress, auto_batch, counting, forward_logits, time_dim
+from visualizations._model import (
+    NO_GRAD_BATCH_BUDGET,
+    ClipInput,
+    Progress,
+    auto_batch,
+    counting,
+    forward_logits,
+    time_dim,
+)
 from visualizations.methods._common import MethodResult, input_hw, to_frame_maps
 
 __all__ = ["attribute"]
@@ -28,14 +36,17 @@ def attribute(
     """Each cell's value is the drop of the target logit when a box covering it is replaced by
     ``baseline`` (0 = the mean colour), averaged over the boxes covering it; negative = hiding it helps.
 
-    Defaults: boxes of 2 frames x (H/7) pixels, not overlapping.
+    Defaults: boxes of 2 frames x an eighth of the frame side, not overlapping (an 8 x 8 grid, T/2 deep:
+    that many extra forward passes at any input size). Coarser boxes are faster but blur small objects:
+    with a 4 x 4 grid the tiny TAdaFormer's energy in the moving object's boxes fell from 4.5x to 2.7x
+    the boxes' share of the frame.
     """
     from captum.attr import Occlusion
 
     x = clip.tensor
     h, w = input_hw(clip)
     t = clip.num_frames
-    window_px = window_px or max(4, min(h, w) // 7)
+    window_px = window_px or max(2, math.ceil(min(h, w) / 8))
     stride_px = stride_px or window_px
     window_frames = min(window_frames, t)
     stride_frames = stride_frames or window_frames
@@ -48,7 +59,7 @@ def attribute(
         * (math.ceil((h - window_px) / stride_px) + 1)
         * (math.ceil((w - window_px) / stride_px) + 1)
     )
-    perturbations_per_eval = auto_batch(x, 64, perturbations_per_eval)
+    perturbations_per_eval = auto_batch(x, 64, perturbations_per_eval, NO_GRAD_BATCH_BUDGET)
     calls = 1 + math.ceil(n_windows / perturbations_per_eval)
     fwd = counting(forward_logits(model), calls, progress, "occlusion")
     with torch.no_grad():

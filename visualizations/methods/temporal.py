@@ -8,7 +8,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from visualizations._model import ClipInput, Progress, auto_batch, counting, forward_logits, time_dim
+from visualizations._model import (
+    NO_GRAD_BATCH_BUDGET,
+    ClipInput,
+    Progress,
+    auto_batch,
+    counting,
+    forward_logits,
+    time_dim,
+)
 from visualizations.methods._common import MethodResult, input_hw
 
 __all__ = ["attribute"]
@@ -33,7 +41,7 @@ def attribute(
     shape = [1, 1, 1, 1, 1]
     shape[time_dim(model)] = t
     mask = torch.arange(t, device=x.device).view(shape)
-    perturbations_per_eval = auto_batch(x, t, perturbations_per_eval)
+    perturbations_per_eval = auto_batch(x, t, perturbations_per_eval, NO_GRAD_BATCH_BUDGET)
     calls = 1 + math.ceil(t / perturbations_per_eval)
     fwd = counting(forward_logits(model), calls, progress, "frame ablation")
     with torch.no_grad():
