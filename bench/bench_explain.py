@@ -43,7 +43,7 @@ METHODS: list[tuple[str, str, dict[str, Any]]] = [
     ("IG, 32 steps", "integrated_gradients", {"n_steps": 32}),
     ("Saliency", "saliency", {}),
     ("SmoothGrad, 8 samples", "smoothgrad", {"nt_samples": 8}),
-    ("Occlusion (2 frames x H/8 px boxes)", "occlusion", {}),
+    ("Occlusion (2 frames, default grid)", "occlusion", {}),
     ("Frame ablation", "temporal", {}),
     ("Grad-CAM", "gradcam", {}),
     ("Attention rollout", "rollout", {}),

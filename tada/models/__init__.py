@@ -4,6 +4,7 @@ One file per architecture family (timm style).  Each file registers its builders
 ``@register_model``, its released checkpoints with ``register_pretrained`` and an architecture
 inferrer with ``register_arch_inferrer``.
 """
+
 from tada.models import ila  # noqa: F401
 from tada.models import tada2d, tadaconvnextv2, tadaformer  # noqa: F401,E402
 from tada.models import tadaconv_zoo  # noqa: F401,E402  (after the architectures it registers)
