@@ -10,7 +10,7 @@ import torch
 import tada
 from tada.cli import main
 from tada.models.motion_zoo import BUNDLED_MODELS
-from tada.motion.train import AUX_MASK_DEFAULT, ObjectMaskAux, _lr_factor, make_batch, train_step
+from tada.motion.train import AUX_MASK_DEFAULT, ObjectMaskAux, _early_layer, _lr_factor, make_batch, train_step
 
 
 @pytest.mark.parametrize("name", BUNDLED_MODELS)
@@ -30,7 +30,7 @@ def test_one_training_step_changes_the_weights(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [n for n in BUNDLED_MODELS if n.split(".")[0] in AUX_MASK_DEFAULT])
-def test_object_mask_aux_loss_trains_the_first_stage(name: str) -> None:
+def test_object_mask_aux_loss_trains_the_early_layer(name: str) -> None:
     torch.manual_seed(0)
     model = tada.create_model(name)
     cfg = model.pretrained_cfg
@@ -38,11 +38,12 @@ def test_object_mask_aux_loss_trains_the_first_stage(name: str) -> None:
     assert masks.shape == (2, cfg.num_frames, cfg.crop_size, cfg.crop_size) and 0 < masks.mean() < 0.5
     aux = ObjectMaskAux(model, cfg.num_frames)
     optimizer = torch.optim.AdamW(list(model.parameters()) + list(aux.parameters()), lr=1e-3)
-    stage0 = {k: v.clone() for k, v in model.backbone.stages[0].state_dict().items()}
+    early = _early_layer(model)  # a ConvNeXt's first stage, ILA's first vision block
+    stage0 = {k: v.clone() for k, v in early.state_dict().items()}
     head = aux.head.weight.detach().clone()
     loss, _ = train_step(model, optimizer, x, y, aux=aux, masks=masks)
     assert torch.isfinite(torch.tensor(loss)) and not torch.equal(aux.head.weight, head)
-    assert any(not torch.equal(v, stage0[k]) for k, v in model.backbone.stages[0].state_dict().items())
+    assert any(not torch.equal(v, stage0[k]) for k, v in early.state_dict().items())
     with pytest.raises(RuntimeError, match="forward"):
         aux.loss(masks)  # each loss consumes the features of one forward pass
     aux.remove()

@@ -56,24 +56,26 @@ def make_batch(
 
 
 class ObjectMaskAux(nn.Module):
-    """Training-only auxiliary loss: a 1x1 conv on the first stage's features predicts, per cell, the
-    fraction of the cell covered by the moving object (BCE against the generator's masks, pooled to the
-    feature grid).  Not part of the model and never saved.
+    """Training-only auxiliary loss: a 1x1 conv on early features (the first stage of a ConvNeXt, the
+    first block of ILA's vision transformer) predicts, per cell, the fraction of the cell covered by the
+    moving object (BCE against the generator's masks, pooled to the feature grid).  Not part of the model
+    and never saved.
 
     Why: with global average pooling the small moving object is a few percent of a ConvNeXt's pooled
     feature, and from random init both ConvNeXts (tiny TAdaConvNeXtV2 and the 2-D baseline) collapsed to
     input-independent features and stayed at chance (ln 11 loss) for thousands of steps at every learning
-    rate and layer-scale init tried; with this loss they leave chance within a few hundred steps.
+    rate and layer-scale init tried; with this loss they leave chance within a few hundred steps.  The
+    tiny ILA stayed at chance for 4000 steps without it.
     """
 
     def __init__(self, model: nn.Module, num_frames: int):
         super().__init__()
-        stage = model.backbone.stages[0]  # TAdaConvNeXtV2 and timm's ConvNeXt both have backbone.stages
-        channels = next(m for m in stage.modules() if isinstance(m, nn.LayerNorm)).normalized_shape[0]
+        layer = _early_layer(model)
+        channels = [m for m in layer.modules() if isinstance(m, nn.LayerNorm)][-1].normalized_shape[0]
         self.num_frames = num_frames
         self.head = nn.Conv3d(channels, 1, 1)
         self._features: torch.Tensor | None = None
-        self._hook = stage.register_forward_hook(lambda _m, _i, out: setattr(self, "_features", out))
+        self._hook = layer.register_forward_hook(lambda _m, _i, out: setattr(self, "_features", out))
 
     def loss(self, masks: torch.Tensor) -> torch.Tensor:
         """BCE of the last forward's stage-1 features against ``masks`` (N, T, H, W)."""
@@ -82,6 +84,9 @@ class ObjectMaskAux(nn.Module):
             raise RuntimeError("run the model forward before ObjectMaskAux.loss")
         if f.dim() == 4:  # per-frame 2-D backbone: (N*T, C, h, w) -> (N, C, T, h, w)
             f = f.reshape(-1, self.num_frames, *f.shape[1:]).transpose(1, 2)
+        elif f.dim() == 3:  # transformer tokens (1 + h*w, N*T, C), class token first -> (N, C, T, h, w)
+            side = math.isqrt(f.shape[0] - 1)
+            f = f[1:].permute(1, 2, 0).reshape(-1, self.num_frames, f.shape[2], side, side).transpose(1, 2)
         target = F.adaptive_avg_pool3d(masks[:, None], tuple(f.shape[2:]))
         self._features = None
         return F.binary_cross_entropy_with_logits(self.head(f), target)
@@ -90,8 +95,19 @@ class ObjectMaskAux(nn.Module):
         self._hook.remove()
 
 
+def _early_layer(model: nn.Module) -> nn.Module:
+    """The layer :class:`ObjectMaskAux` reads: a ConvNeXt's first stage or ILA's first vision block."""
+    backbone = getattr(model, "backbone", None)
+    if backbone is not None and hasattr(backbone, "stages"):  # TAdaConvNeXtV2 and timm's ConvNeXt
+        return backbone.stages[0]
+    visual = getattr(model, "visual", None)
+    if visual is not None and hasattr(visual, "transformer"):  # ILA (CLIP ViT)
+        return visual.transformer.resblocks[0]
+    raise ValueError(f"no early feature map known for {type(model).__name__}; train it with --aux-mask 0")
+
+
 #: Auxiliary mask-loss weight per bundled architecture (``--aux-mask`` overrides); see :class:`ObjectMaskAux`.
-AUX_MASK_DEFAULT = {"tadaconvnextv2_motion": 1.0, "frame2d_motion": 1.0}
+AUX_MASK_DEFAULT = {"tadaconvnextv2_motion": 1.0, "frame2d_motion": 1.0, "ila_motion": 1.0}
 
 
 def train_step(
@@ -164,8 +180,8 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
         *(
             [
                 f"- auxiliary object-mask loss (weight {info['aux_mask']:g}, training only; the 1x1 conv head is "
-                "discarded): stage-1 features predict the fraction of each cell the moving object covers, from the "
-                "generator's masks. Without it this ConvNeXt collapsed to input-independent features at chance."
+                "discarded): early features (first stage / first vision block) predict the fraction of each cell the "
+                "moving object covers, from the generator's masks. Without it this model stayed at chance."
             ]
             if info.get("aux_mask")
             else []
@@ -405,8 +421,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--aux-mask",
         type=float,
-        help="weight of the training-only object-mask loss on stage-1 features (default: 1 for the two ConvNeXts, "
-        "0 otherwise)",
+        help="weight of the training-only object-mask loss on early features (default: 1 for the two ConvNeXts "
+        "and ILA, 0 for TAdaFormer)",
     )
 
 
