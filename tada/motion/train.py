@@ -78,7 +78,7 @@ class ObjectMaskAux(nn.Module):
         self._hook = layer.register_forward_hook(lambda _m, _i, out: setattr(self, "_features", out))
 
     def loss(self, masks: torch.Tensor) -> torch.Tensor:
-        """BCE of the last forward's stage-1 features against ``masks`` (N, T, H, W)."""
+        """BCE of the last forward's early features against ``masks`` (N, T, H, W)."""
         f = self._features
         if f is None:
             raise RuntimeError("run the model forward before ObjectMaskAux.loss")
