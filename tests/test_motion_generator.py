@@ -193,6 +193,32 @@ def test_motion_is_what_the_label_says(name: str) -> None:
             raise AssertionError(f"untested class {name}")
 
 
+@pytest.mark.parametrize("name", CLASSES)
+def test_object_flow_carries_each_pixel_to_where_the_object_is_next(name: str) -> None:
+    """Moving every object pixel of frame t by its flow lands it inside the object of frame t+1 (of frame
+    t-1, backwards, for the last frame), far more often than leaving it where it was."""
+    from tada.motion.generator import object_flow
+
+    clip = generate_clip(7, name, 8, 64, distractors=False, noise=False)
+    flow = object_flow(clip.centers, clip.scales, clip.angles, clip.masks)
+    assert flow.shape == (8, 64, 64, 2) and not flow[~clip.masks].any()
+    hits, stays = [], []
+    for t in range(8):
+        other, sign = (t + 1, 1) if t < 7 else (6, -1)
+        ys, xs = np.nonzero(clip.masks[t])
+        px = np.clip(xs + 0.5 + sign * flow[t, ys, xs, 0], 0, 63.9).astype(int)
+        py = np.clip(ys + 0.5 + sign * flow[t, ys, xs, 1], 0, 63.9).astype(int)
+        hits.append(clip.masks[other][py, px].mean())
+        stays.append(clip.masks[other][ys, xs].mean())
+    assert min(hits) > 0.8 and np.mean(hits) > 0.88, hits  # rasterised edges miss by a pixel
+    if name not in ("no motion",):
+        assert np.mean(hits) > np.mean(stays) + 0.2, (hits, stays)
+    if name.startswith("rotating"):  # the curl of the flow says which way it turns (y down on screen)
+        gy, gx = np.gradient(flow[..., 1], axis=2), np.gradient(flow[..., 0], axis=1)
+        curl = (gy - gx)[:, 1:-1, 1:-1][clip.masks[:, 1:-1, 1:-1]].mean()
+        assert (curl < 0) == (name == "rotating anticlockwise"), curl
+
+
 @pytest.mark.parametrize("a,b", DIRECTION_PAIRS + ((ID["moving up"], ID["moving down"]),))
 def test_paired_class_is_the_exact_reversal(a: int, b: int) -> None:
     for seed in (1, 2):

@@ -52,6 +52,32 @@ def test_object_mask_aux_loss_trains_the_early_layer(name: str) -> None:
     assert not any(k.startswith("aux") for k in model.state_dict())  # never part of the saved model
 
 
+def test_object_mask_aux_motion_term() -> None:
+    """With ``flow``, the same head also regresses the object's motion; the batch carries the flow."""
+    torch.manual_seed(0)
+    model = tada.create_model("tadaconvnextv2_motion")
+    cfg = model.pretrained_cfg
+    x, y, masks, flow = make_batch(cfg, seed=5, start=0, n=2, masks=True, flow=True)
+    assert flow.shape == (*masks.shape, 2) and flow.abs().sum() > 0 and not flow[masks == 0].any()
+    plain = ObjectMaskAux(model, cfg.num_frames)
+    model(x)
+    base = plain.loss(masks)
+    plain.remove()
+    aux = ObjectMaskAux(model, cfg.num_frames, flow=1.0)
+    aux.head.weight.data[:1] = plain.head.weight.data
+    aux.head.bias.data[:1] = plain.head.bias.data
+    assert aux.head.out_channels == 3
+    model(x)
+    with pytest.raises(ValueError, match="flow"):
+        aux.loss(masks)
+    model(x)
+    assert aux.loss(masks, flow) > base  # the mask term is unchanged; the motion term adds to it
+    optimizer = torch.optim.AdamW(list(model.parameters()) + list(aux.parameters()), lr=1e-3)
+    loss, _ = train_step(model, optimizer, x, y, aux=aux, masks=masks, flow=flow)
+    assert torch.isfinite(torch.tensor(loss))
+    aux.remove()
+
+
 def test_make_batch_matches_the_model_layout() -> None:
     for name in BUNDLED_MODELS:
         cfg = tada.get_pretrained_cfg(name)

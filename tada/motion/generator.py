@@ -51,6 +51,7 @@ __all__ = [
     "clip_seed",
     "generate_batch",
     "generate_clip",
+    "object_flow",
 ]
 
 CLASSES: tuple[str, ...] = (
@@ -514,3 +515,35 @@ def generate_batch(
         for key, arr in truth.items():
             arr[k] = getattr(clip, key)
     return MotionBatch(out, ys, truth)
+
+
+def object_flow(centers: np.ndarray, scales: np.ndarray, angles: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Ground-truth motion of the target's pixels, ``(..., T, H, W, 2)`` float32 (x, y in px per frame).
+
+    Inputs are a clip's or batch's truth (``centers (..., T, 2)``, ``scales``/``angles (..., T)``,
+    ``masks (..., T, H, W)``).  A point of the object at ``p`` in frame ``t`` is at
+    ``c[t+1] + s[t+1]/s[t] * R(a[t+1] - a[t]) (p - c[t])`` in frame ``t+1`` (the same similarity
+    transform that :func:`generate_clip` renders with; ``R`` turns anticlockwise on screen, y down);
+    the flow is that displacement.  The last frame gets its backward displacement (from frame ``T-2``)
+    so every frame has one.  Zero outside the mask.
+    """
+    c = np.asarray(centers, np.float64)
+    sc = np.asarray(scales, np.float64)
+    a = np.deg2rad(np.asarray(angles, np.float64))
+    m = np.asarray(masks, bool)
+    h, w = m.shape[-2:]
+    # Per frame t: the transform to frame nxt[t] (t+1; the last frame maps to T-2, and its flow is the
+    # opposite of that map's displacement).
+    t = c.shape[-2]
+    nxt = np.r_[np.arange(1, t), t - 2]
+    sign = np.r_[np.ones(t - 1), -1.0]
+    d = (a[..., nxt] - a + np.pi) % (2 * np.pi) - np.pi  # wrapped turn, radians
+    k = sc[..., nxt] / sc
+    cos, sin = (k * np.cos(d))[..., None, None], (k * np.sin(d))[..., None, None]
+    px = (np.arange(w) + 0.5)[None, :] - c[..., 0, None, None]  # (..., T, 1, W) - broadcast below
+    py = (np.arange(h) + 0.5)[:, None] - c[..., 1, None, None]
+    qx = c[..., nxt, 0, None, None] + cos * px + sin * py
+    qy = c[..., nxt, 1, None, None] - sin * px + cos * py
+    flow = np.stack([qx - (px + c[..., 0, None, None]), qy - (py + c[..., 1, None, None])], -1)
+    flow *= sign[:, None, None, None] * m[..., None]
+    return flow.astype(np.float32)

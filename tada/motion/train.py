@@ -35,50 +35,61 @@ EASY = {"distractors": False, "noise": False, "backgrounds": ("flat", "gradient"
 
 
 def make_batch(
-    cfg: Any, seed: int, start: int, n: int, easy: bool = False, masks: bool = False
+    cfg: Any, seed: int, start: int, n: int, easy: bool = False, masks: bool = False, flow: bool = False
 ) -> tuple[torch.Tensor, ...]:
     """Clips ``start .. start+n-1`` of stream ``seed`` as a model input (in ``cfg.input_layout``) and labels.
 
     ``easy=True`` renders the same clips without nuisances (:data:`EASY`), for the curriculum.
-    ``masks=True`` adds a third tensor: the target object's masks ``(N, T, H, W)`` as float 0/1.
+    ``masks=True`` adds a third tensor: the target object's masks ``(N, T, H, W)`` as float 0/1;
+    ``flow=True`` (with ``masks``) a fourth: its motion ``(N, T, H, W, 2)`` in px per frame
+    (:func:`tada.motion.generator.object_flow`).
     """
     from tada.motion.dataset import to_tensor
-    from tada.motion.generator import generate_batch
+    from tada.motion.generator import generate_batch, object_flow
 
     kwargs = EASY if easy else {}
     batch = generate_batch(n, seed, start=start, num_frames=cfg.num_frames, size=cfg.crop_size, masks=masks, **kwargs)
     x = to_tensor(batch.frames)  # (N, 3, T, H, W), normalised with the bundled MEAN/STD
     if cfg.input_layout == "BTCHW":
         x = x.transpose(1, 2).contiguous()
-    if masks:
-        return x, torch.from_numpy(batch.labels), torch.from_numpy(batch.truth["masks"]).float()
-    return x, torch.from_numpy(batch.labels)
+    if not masks:
+        return x, torch.from_numpy(batch.labels)
+    out = (x, torch.from_numpy(batch.labels), torch.from_numpy(batch.truth["masks"]).float())
+    if flow:
+        t = batch.truth
+        out += (torch.from_numpy(object_flow(t["centers"], t["scales"], t["angles"], t["masks"])),)
+    return out
 
 
 class ObjectMaskAux(nn.Module):
     """Training-only auxiliary loss: a 1x1 conv on early features (the first stage of a ConvNeXt, the
     first block of ILA's vision transformer) predicts, per cell, the fraction of the cell covered by the
-    moving object (BCE against the generator's masks, pooled to the feature grid).  Not part of the model
-    and never saved.
+    moving object (BCE against the generator's masks, pooled to the feature grid) and, with ``flow > 0``,
+    the object's mean motion in the cell (smooth L1 against :func:`tada.motion.generator.object_flow`,
+    weighted by the cell's coverage, added with weight ``flow``).  Not part of the model and never saved.
 
-    Why: with global average pooling the small moving object is a few percent of a ConvNeXt's pooled
-    feature, and from random init both ConvNeXts (tiny TAdaConvNeXtV2 and the 2-D baseline) collapsed to
-    input-independent features and stayed at chance (ln 11 loss) for thousands of steps at every learning
-    rate and layer-scale init tried; with this loss they leave chance within a few hundred steps.  The
-    tiny ILA stayed at chance for 4000 steps without it.
+    Why the mask: with global average pooling the small moving object is a few percent of a ConvNeXt's
+    pooled feature, and from random init both ConvNeXts (tiny TAdaConvNeXtV2 and the 2-D baseline)
+    collapsed to input-independent features and stayed at chance (ln 11 loss) for thousands of steps at
+    every learning rate and layer-scale init tried; with this loss they leave chance within a few hundred
+    steps.  The tiny ILA stayed at chance for 4000 steps without it.  Why the flow: the TAdaConvNeXtV2
+    learnt every class but the direction of rotation (clockwise vs anticlockwise near 50 %), which needs
+    the local motion around the object, not only where the object is.
     """
 
-    def __init__(self, model: nn.Module, num_frames: int):
+    def __init__(self, model: nn.Module, num_frames: int, flow: float = 0.0):
         super().__init__()
         layer = _early_layer(model)
         channels = [m for m in layer.modules() if isinstance(m, nn.LayerNorm)][-1].normalized_shape[0]
         self.num_frames = num_frames
-        self.head = nn.Conv3d(channels, 1, 1)
+        self.flow = flow
+        self.head = nn.Conv3d(channels, 3 if flow else 1, 1)
         self._features: torch.Tensor | None = None
         self._hook = layer.register_forward_hook(lambda _m, _i, out: setattr(self, "_features", out))
 
-    def loss(self, masks: torch.Tensor) -> torch.Tensor:
-        """BCE of the last forward's early features against ``masks`` (N, T, H, W)."""
+    def loss(self, masks: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss of the last forward's early features against ``masks`` (N, T, H, W) and ``flow``
+        (N, T, H, W, 2), the latter required when the module was built with ``flow > 0``."""
         f = self._features
         if f is None:
             raise RuntimeError("run the model forward before ObjectMaskAux.loss")
@@ -87,9 +98,20 @@ class ObjectMaskAux(nn.Module):
         elif f.dim() == 3:  # transformer tokens (1 + h*w, N*T, C), class token first -> (N, C, T, h, w)
             side = math.isqrt(f.shape[0] - 1)
             f = f[1:].permute(1, 2, 0).reshape(-1, self.num_frames, f.shape[2], side, side).transpose(1, 2)
-        target = F.adaptive_avg_pool3d(masks[:, None], tuple(f.shape[2:]))
         self._features = None
-        return F.binary_cross_entropy_with_logits(self.head(f), target)
+        grid = tuple(f.shape[2:])
+        cover = F.adaptive_avg_pool3d(masks[:, None], grid)  # (N, 1, t, h, w)
+        out = self.head(f)
+        loss = F.binary_cross_entropy_with_logits(out[:, :1], cover)
+        if self.flow:
+            if flow is None:
+                raise ValueError("this ObjectMaskAux predicts motion: pass the batch's flow")
+            # Mean motion of the object's pixels in each cell, in units of 1/16 of the frame side.
+            moved = F.adaptive_avg_pool3d(flow.permute(0, 4, 1, 2, 3) * (16.0 / masks.shape[-1]), grid)
+            target = moved / cover.clamp_min(1e-3)
+            err = F.smooth_l1_loss(out[:, 1:], target, reduction="none").sum(1, keepdim=True)
+            loss = loss + self.flow * (err * cover).sum() / cover.sum().clamp_min(1e-3)
+        return loss
 
     def remove(self) -> None:
         self._hook.remove()
@@ -108,6 +130,8 @@ def _early_layer(model: nn.Module) -> nn.Module:
 
 #: Auxiliary mask-loss weight per bundled architecture (``--aux-mask`` overrides); see :class:`ObjectMaskAux`.
 AUX_MASK_DEFAULT = {"tadaconvnextv2_motion": 1.0, "frame2d_motion": 1.0, "ila_motion": 1.0}
+#: Weight of its motion term (``--aux-flow`` overrides); the per-frame 2-D baseline cannot see motion.
+AUX_FLOW_DEFAULT = {"tadaconvnextv2_motion": 1.0}
 
 
 def train_step(
@@ -119,15 +143,17 @@ def train_step(
     aux: ObjectMaskAux | None = None,
     masks: torch.Tensor | None = None,
     aux_weight: float = 1.0,
+    flow: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """One optimisation step; returns (classification loss, batch accuracy).
 
-    With ``aux`` (and the batch's ``masks``) its mask loss is added with weight ``aux_weight``.
+    With ``aux`` (and the batch's ``masks``, and ``flow`` if it predicts motion) its loss is added with
+    weight ``aux_weight``.
     """
     model.train()
     logits = model(x)
     loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-    total = loss + aux_weight * aux.loss(masks) if aux is not None else loss
+    total = loss + aux_weight * aux.loss(masks, flow) if aux is not None else loss
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -184,6 +210,14 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
                 "moving object covers, from the generator's masks. Without it this model stayed at chance."
             ]
             if info.get("aux_mask")
+            else []
+        ),
+        *(
+            [
+                f"- the same head also predicts the object's mean motion in each cell (weight {info['aux_flow']:g}, "
+                "smooth L1 against the generator's ground-truth flow, `tada.motion.generator.object_flow`)"
+            ]
+            if info.get("aux_flow")
             else []
         ),
         f"- {info['threads']} CPU thread(s), {info['minutes']:.1f} min wall time; final running train accuracy "
@@ -291,6 +325,7 @@ def train(
     eval_clips: int = 0,
     curriculum: float = 0.0,
     aux_mask: float | None = None,
+    aux_flow: float | None = None,
     init: str | Path | None = None,
     half: bool | None = None,
     command: str = "",
@@ -314,7 +349,11 @@ def train(
         half = cfg.architecture == "ila_motion"  # its fixed-width alignment modules: fp16 keeps it < 10 MB
     if aux_mask is None:
         aux_mask = AUX_MASK_DEFAULT.get(cfg.architecture, 0.0)
-    aux = ObjectMaskAux(model, cfg.num_frames) if aux_mask else None
+    if aux_flow is None:
+        aux_flow = AUX_FLOW_DEFAULT.get(cfg.architecture, 0.0) if aux_mask else 0.0
+    if aux_flow and not aux_mask:
+        raise ValueError("--aux-flow needs the object-mask loss (--aux-mask > 0): the motion term rides on it")
+    aux = ObjectMaskAux(model, cfg.num_frames, flow=aux_flow) if aux_mask else None
     named = list(model.named_parameters()) + (list(aux.named_parameters("aux")) if aux else [])
     decay = [p for n, p in named if p.ndim > 1 and "embedding" not in n]
     no_decay = [p for n, p in named if not (p.ndim > 1 and "embedding" not in n)]
@@ -351,6 +390,7 @@ def train(
             weights_dtype="float16" if half else "float32",
             curriculum=curriculum,
             aux_mask=aux_mask,
+            aux_flow=aux_flow,
             initialised_from=previous,
             evaluation=evaluation,
         )
@@ -369,9 +409,19 @@ def train(
             group["lr"] = lr * factor
         # Curriculum: during the first `curriculum` fraction, every other batch is rendered without nuisances.
         easy = progress < curriculum and step % 2 == 0
-        x, y, *masks = make_batch(cfg, seed, step * batch_size, batch_size, easy=easy, masks=aux is not None)
+        x, y, *truth = make_batch(
+            cfg, seed, step * batch_size, batch_size, easy=easy, masks=aux is not None, flow=bool(aux_flow)
+        )
         loss, acc = train_step(
-            model, optimizer, x, y, label_smoothing, aux=aux, masks=masks[0] if masks else None, aux_weight=aux_mask
+            model,
+            optimizer,
+            x,
+            y,
+            label_smoothing,
+            aux=aux,
+            masks=truth[0] if truth else None,
+            aux_weight=aux_mask,
+            flow=truth[1] if len(truth) > 1 else None,
         )
         step += 1
         ema_loss = loss if ema_loss is None else 0.95 * ema_loss + 0.05 * loss
@@ -424,6 +474,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="weight of the training-only object-mask loss on early features (default: 1 for the two ConvNeXts "
         "and ILA, 0 for TAdaFormer)",
     )
+    p.add_argument(
+        "--aux-flow",
+        type=float,
+        help="weight of its motion term: the same head also predicts the object's motion per cell (default: 1 "
+        "for TAdaConvNeXtV2, else 0)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -439,6 +495,7 @@ def run(args: argparse.Namespace) -> int:
         + (f" --eval-clips {args.eval_clips}" if args.eval_clips else "")
         + (f" --curriculum {args.curriculum:g}" if args.curriculum else "")
         + (f" --aux-mask {args.aux_mask:g}" if args.aux_mask is not None else "")
+        + (f" --aux-flow {args.aux_flow:g}" if args.aux_flow is not None else "")
         + (f" --init {shlex.quote(args.init)}" if args.init else "")
         + (f" --out {shlex.quote(args.out)}" if args.out else "")
     )
@@ -457,6 +514,7 @@ def run(args: argparse.Namespace) -> int:
         eval_clips=args.eval_clips,
         curriculum=args.curriculum,
         aux_mask=args.aux_mask,
+        aux_flow=args.aux_flow,
         init=args.init,
         command=command,
         log=lambda msg: print(msg, flush=True),
