@@ -349,6 +349,12 @@ class Handlers:
         return_fig = figures.counterfactual_figure(result)
         yield return_fig, "\n".join(lines)
 
+    @staticmethod
+    def new_clip(n_outputs: int) -> tuple[Any, ...]:
+        """Empty every result panel when the user puts in another clip (UI only): results on the page
+        always belong to the clip on the page, also when the new clip then fails to decode."""
+        return (None,) * n_outputs
+
     def models(self) -> list[dict[str, Any]]:
         """The catalogue as JSON rows."""
         return [
@@ -583,6 +589,11 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             queue=False,
         )
         stop.click(None, cancels=[pred], queue=False, api_visibility="private")
+        # upload / clear / stop_recording, not .change: an example fills the video too, and its cached
+        # results must stay.
+        stale = [*outputs, attr_plot, attr_note, cf_plot, cf_note]
+        for event in (video.upload, video.clear, video.stop_recording):
+            event(lambda: h.new_clip(len(stale)), None, stale, api_visibility="private", queue=False)
 
         cal_inputs = [*common, cal_view, cal_layer]
         cal_fn = guarded("the calibration view")(h.calibration)

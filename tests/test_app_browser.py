@@ -169,9 +169,13 @@ def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
     page.locator("#clip button[aria-label=Clear]").first.click()
     page.locator("#clip button[aria-label='Upload file']").click()  # back from the webcam source
     page.locator("#clip input[type=file]").first.set_input_files(str(bad))
+    # The webcam clip's results leave with it: nothing on the page describes a clip that is not there.
+    page.wait_for_function("() => !document.querySelector('#details').innerText.includes('Clip')")
     page.click("#predict-btn")
     toast = page.locator("[data-testid=toast-text]", has_text="not a video")
     toast.first.wait_for()
+    assert "Clip" not in page.inner_text("#details")
+    assert not any(line.strip() in CLASSES for line in page.inner_text("#pred-label").splitlines())
     assert "Traceback" not in page.inner_text("body")
     page.screenshot(path=str(shots / "5_error.png"))
     assert external == [], f"the page fetched external resources: {external[:5]}"
