@@ -146,7 +146,7 @@ def test_mp4_round_trip_through_load_clip_matches_the_raw_frames(tmp_path) -> No
         x = load_clip(path, cfg).tensor  # (1 view, C, T, S, S)
         raw = to_tensor(clip.frames)[None]
         assert x.shape == raw.shape
-        # H.264 at crf 18 then an area resize back to 32 px: close to the raw frames, not equal.
+        # H.264 at crf 18 then an area resize back to the model's size: close to the raw frames, not equal.
         assert (x - raw).abs().mean() < 0.15
         with torch.no_grad():
             agree += int(model(x).argmax(1).item() == model(raw).argmax(1).item())

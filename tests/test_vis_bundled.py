@@ -26,7 +26,7 @@ from tada.motion import CLASSES, REVERSED_LABEL, generate_clip
 from tada.motion.dataset import to_tensor
 from visualizations import counterfactuals, explain, figures, sanity_check
 
-SIZE, FRAMES = 32, 8
+FRAMES = 8
 TADA = "tadaconvnextv2_motion.tiny_8f"
 TADAFORMER = "tadaformer_motion.tiny_8f"
 BASELINE = "frame2d_motion.tiny_8f"
@@ -71,13 +71,14 @@ def models():
     return get
 
 
-def _clip(label: str, seed: int):
-    clip = generate_clip(seed, label, num_frames=FRAMES, size=SIZE)
+def _clip(label: str, seed: int, model: torch.nn.Module):
+    """A clip at the model's own input size (the bundled models differ: 64 px and 32 px)."""
+    clip = generate_clip(seed, label, num_frames=FRAMES, size=model.pretrained_cfg.crop_size)
     return clip, to_tensor(clip.frames)[None]
 
 
 def _box_masks(clip) -> np.ndarray:
-    masks = np.zeros((FRAMES, SIZE, SIZE), bool)
+    masks = np.zeros(clip.masks.shape, bool)
     for t, (x0, y0, x1, y1) in enumerate(np.round(clip.boxes).astype(int)):
         masks[t, max(0, y0) : y1, max(0, x0) : x1] = True
     return masks
@@ -102,7 +103,7 @@ def test_attribution_energy_is_in_the_moving_object(models, name: str, method: s
     model = models(name)
     energy, area, used = [], [], []
     for i, label in enumerate(MOVING):
-        clip, x = _clip(label, 7000 + i)
+        clip, x = _clip(label, 7000 + i, model)
         if _predict(model, x) != clip.label:
             continue  # explain what the model gets right: the true class is then the evidence sought
         e = explain(model, x, method, target=clip.label, **METHODS[method])
@@ -120,7 +121,7 @@ def test_attribution_energy_is_in_the_moving_object(models, name: str, method: s
 @pytest.mark.parametrize("method", ["integrated_gradients", "gradcam"])
 def test_sanity_check_trained_vs_randomised(models, method: str) -> None:
     model = models(TADA)
-    clip, x = _clip("moving right", 7100)
+    clip, x = _clip("moving right", 7100, model)
     check = sanity_check(model, x, method, target=clip.label, **({"n_steps": 16} if method != "gradcam" else {}))
     assert np.isfinite(check.rank_correlation)
     assert check.rank_correlation < 0.5, f"{method}: rank correlation {check.rank_correlation:.2f}"
@@ -133,7 +134,7 @@ def test_reversal_changes_the_tada_models_prediction(models) -> None:
     tada_model = models(TADA)
     changed = []
     for i, label in enumerate(DIRECTIONS):
-        clip, x = _clip(label, 7200 + i)
+        clip, x = _clip(label, 7200 + i, tada_model)
         res = counterfactuals(tada_model, x)
         if res.original.predicted != clip.label:
             continue
@@ -142,7 +143,7 @@ def test_reversal_changes_the_tada_models_prediction(models) -> None:
         # the reversed clip *is* a clip of the partner class: the model should say so
         assert rev.predicted == REVERSED_LABEL[clip.label], (label, rev.predicted_label)
     assert len(changed) >= 4 and all(changed), f"TAda model: reversal changed {changed}"
-    fig = figures.counterfactual_figure(counterfactuals(tada_model, _clip("moving left", 7300)[1]))
+    fig = figures.counterfactual_figure(counterfactuals(tada_model, _clip("moving left", 7300, tada_model)[1]))
     assert fig.layout.title.text.startswith("Does the model use time?")
 
 
@@ -150,7 +151,7 @@ def test_reversal_does_not_change_the_2d_baseline(models) -> None:
     # Holds for any weights: the baseline averages per-frame features, so frame order cannot matter.
     baseline = models(BASELINE)
     for i, label in enumerate(DIRECTIONS):
-        _, x = _clip(label, 7200 + i)
+        _, x = _clip(label, 7200 + i, baseline)
         base = counterfactuals(baseline, x)
         for name in ("reverse", "shuffle"):
             assert not base.variant(name).changed
@@ -159,7 +160,7 @@ def test_reversal_does_not_change_the_2d_baseline(models) -> None:
 
 def test_figures_of_a_bundled_model_explanation(models) -> None:
     model = models(TADA)
-    clip, x = _clip("moving down", 7400)
+    clip, x = _clip("moving down", 7400, model)
     e = explain(model, x, "gradcam")
     fig = figures.attribution_figure(e, list(clip.frames))
     assert len(fig.data) == 2 * FRAMES + 1 and CLASSES[e.target] in fig.layout.title.text
