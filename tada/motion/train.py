@@ -201,8 +201,14 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
         f"{info['steps_done']} steps x batch {info['batch_size']} = {info['clips_seen']:,} clips",
         f"- AdamW lr {info['lr']} weight decay {info['weight_decay']}, warm-up {info['warmup']:.0%} then cosine, "
         f"label smoothing {info['label_smoothing']}, gradient clipping 1.0",
-        f"- curriculum: during the first {info.get('curriculum', 0):.0%} of training every other batch was rendered "
-        "without distractors, noise and photo backgrounds (same clips otherwise)",
+        *(
+            [
+                f"- curriculum: during the first {info['curriculum']:.0%} of training every other batch was rendered "
+                "without distractors, noise and photo backgrounds (same clips otherwise)"
+            ]
+            if info.get("curriculum")
+            else []
+        ),
         *(
             [
                 f"- auxiliary object-mask loss (weight {info['aux_mask']:g}, training only; the 1x1 conv head is "
@@ -224,11 +230,12 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
         f"{info['train_acc']:.1%}",
     ]
     prev = info.get("initialised_from")
-    if prev:
+    while prev:  # every earlier phase, newest first (each one's folder was the next one's --init)
         lines.append(
-            f"- initialised from an earlier run of {prev.get('steps_done')} steps x batch {prev.get('batch_size')}: "
-            f"`{prev.get('command')}`"
+            f"- initialised from an earlier run of {prev.get('steps_done')} steps x batch {prev.get('batch_size')} "
+            f"({prev.get('minutes', 0):.1f} min): `{prev.get('command')}`"
         )
+        prev = prev.get("initialised_from")
     if info.get("weights_dtype") == "float16":
         lines.append("- weights stored as float16 (size budget); they load into a float32 model")
     if ev:
