@@ -61,3 +61,18 @@ def test_untrained_points_sit_at_the_centre_and_eval_uses_one_mask():
 def test_grid_smaller_than_four_is_refused():
     with pytest.raises(ValueError, match="at least 4x4"):
         ILAAlign(width=8, grid=3, patch_size=16)
+
+
+def test_hidden_width_sets_the_interactive_block_and_defaults_to_the_released_256():
+    released = ILAAlign(width=8, grid=4, patch_size=16)
+    assert released.interactive_block[1].weight.shape[0] == 256  # the official width, checkpoint keys unchanged
+    assert released.prediction_block[10].in_channels == 128
+    torch.manual_seed(0)
+    tiny = ILAAlign(width=8, grid=4, patch_size=16, hidden=16).train()
+    assert tiny.interactive_block[1].weight.shape == (16, 16, 3, 3)
+    assert tiny.fc.in_features == 8 and tiny.conv.in_channels == 8
+    pre, cur, cls = torch.randn(2, 3, 17, 8), torch.randn(2, 3, 17, 8), torch.randn(1, 2, 4, 8)
+    pair, aligned, interactive = tiny(pre, cur, cls)
+    assert pair.shape == (1, 2, 3, 16) and aligned.shape == (2, 4, 17, 8) and interactive.shape == (17, 8, 8)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        ILAAlign(width=8, grid=4, patch_size=16, hidden=30)

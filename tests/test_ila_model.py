@@ -132,6 +132,14 @@ def test_fixture_points_masks_and_block_outputs(tiny, io):
     assert float(tr.points[ILA_LAYERS[0]].abs().max()) > 0.3
 
 
+def test_alignment_losses_match_the_official_training_loss(tiny, io):
+    with torch.no_grad():
+        tiny(io["input"])
+    losses = tiny.alignment_losses()
+    torch.testing.assert_close(torch.stack(losses), io["cos_loss"], **TOL)
+    assert all(0.0 < float(loss) < 2.0 for loss in losses)  # 1 - cos, not a degenerate 0
+
+
 def test_eval_is_the_intended_validation_not_the_train_mode_leak(tiny, io):
     tiny.clear_text_cache()
     with torch.no_grad():

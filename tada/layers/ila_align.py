@@ -15,15 +15,15 @@ Both go back into the block as residuals.  Conventions (see the reference NOTES 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tada.trace import active_trace
 
-__all__ = ["ILAAlign", "aligned_mask", "merge_pairs", "DISTURBANCE_OFFSETS", "POINT_SCALE"]
+__all__ = ["ILAAlign", "aligned_mask", "alignment_loss", "merge_pairs", "DISTURBANCE_OFFSETS", "POINT_SCALE"]
 
-# The interactive block and point head widths are fixed in the official design, whatever the ViT width.
+# Interactive-block and point-head widths of every released ILA, whatever its ViT width.
 _HIDDEN = 256
-_HALF = _HIDDEN // 2
 _POINT_HIDDEN = 64
 
 POINT_SCALE = 0.75
@@ -67,6 +67,18 @@ def merge_pairs(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     return torch.cat([first[:, :1], middle, second[:, -1:]], dim=1)
 
 
+def alignment_loss(pair: torch.Tensor) -> torch.Tensor:
+    """ILA's training-only alignment loss of one module: mean over frame pairs of 1 - cos(pooled aligned
+    tokens of the earlier frame, of the later frame), from its ``pair`` output ``(1, B, T-1, 2D)``.
+
+    The official training adds this (a cosine-embedding loss with target +1) for every layer, weight 1,
+    to the classification loss: it pulls each pair's two interactive points onto matching content.
+    """
+    width = pair.shape[-1] // 2
+    pre, cur = pair[..., :width].reshape(-1, width), pair[..., width:].reshape(-1, width)
+    return (1.0 - F.cosine_similarity(pre, cur, dim=-1, eps=1e-12)).mean()
+
+
 class _DepthwiseSeparable(nn.Module):
     """Depthwise 3x3 then pointwise 1x1 conv, each with BN and ReLU (K400 interactive block stem)."""
 
@@ -91,50 +103,57 @@ class ILAAlign(nn.Module):
         grid: patch grid side G (tokens per frame = G*G + 1).
         patch_size: ViT patch size P (only used to report points in input pixels to a trace).
         ssv2: the SSV2-branch interactive block (two plain 3x3 convs) instead of the K400 one.
+        hidden: channels of the interactive block (256 in every released model; its second half,
+            ``hidden // 2``, feeds the point head and the interactive feature).  Smaller values are for
+            tiny models trained here, where the fixed 256 would cost most of the compute.
     """
 
-    def __init__(self, width: int, grid: int, patch_size: int, ssv2: bool = False):
+    def __init__(self, width: int, grid: int, patch_size: int, ssv2: bool = False, hidden: int = _HIDDEN):
         super().__init__()
         if grid < 4:
             raise ValueError(f"ILA needs a patch grid of at least 4x4 (two 2x max-pools), got {grid}x{grid}")
+        if hidden < 4 or hidden % 4:
+            raise ValueError(f"ILA's interactive block needs a hidden width divisible by 4, got {hidden}")
         self.width, self.grid, self.patch_size, self.ssv2 = width, grid, patch_size, ssv2
+        self.hidden = hidden
+        half = hidden // 2
         pair_channels = 2 * width
         if ssv2:
             self.interactive_block = nn.Sequential(
-                nn.Conv2d(pair_channels, _HIDDEN, 3, padding=1),
-                nn.BatchNorm2d(_HIDDEN),
+                nn.Conv2d(pair_channels, hidden, 3, padding=1),
+                nn.BatchNorm2d(hidden),
                 nn.ReLU(),
-                nn.Conv2d(_HIDDEN, _HIDDEN, 3, padding=1),
-                nn.BatchNorm2d(_HIDDEN),
+                nn.Conv2d(hidden, hidden, 3, padding=1),
+                nn.BatchNorm2d(hidden),
                 nn.ReLU(),
             )
         else:
             self.interactive_block = nn.Sequential(
-                _DepthwiseSeparable(pair_channels, _HIDDEN),
-                nn.Conv2d(_HIDDEN, _HIDDEN, 3, padding=1),
-                nn.BatchNorm2d(_HIDDEN),
+                _DepthwiseSeparable(pair_channels, hidden),
+                nn.Conv2d(hidden, hidden, 3, padding=1),
+                nn.BatchNorm2d(hidden),
                 nn.ReLU(),
             )
         # (The SSV2 branch registers conv before fc; only the state_dict order differs.)
         if ssv2:
-            self.conv = nn.Conv3d(_HALF, _HALF, kernel_size=(3, 1, 1), padding=(1, 0, 0))
-            self.fc = nn.Linear(_HALF, width)
+            self.conv = nn.Conv3d(half, half, kernel_size=(3, 1, 1), padding=(1, 0, 0))
+            self.fc = nn.Linear(half, width)
         else:
-            self.fc = nn.Linear(_HALF, width)
-            self.conv = nn.Conv3d(_HALF, _HALF, kernel_size=(3, 1, 1), padding=(1, 0, 0))
+            self.fc = nn.Linear(half, width)
+            self.conv = nn.Conv3d(half, half, kernel_size=(3, 1, 1), padding=(1, 0, 0))
         # Indices follow the official Sequential so the state-dict keys match (9 is the reshape step).
         self.prediction_block = nn.Sequential(
-            nn.Conv2d(_HIDDEN, _HALF, 3, padding=1),
-            nn.BatchNorm2d(_HALF),
+            nn.Conv2d(hidden, half, 3, padding=1),
+            nn.BatchNorm2d(half),
             nn.MaxPool2d(2),
             nn.ReLU(),
-            nn.Conv2d(_HALF, _HALF, 3, padding=1),
-            nn.BatchNorm2d(_HALF),
+            nn.Conv2d(half, half, 3, padding=1),
+            nn.BatchNorm2d(half),
             nn.MaxPool2d(2),
             nn.ReLU(),
             nn.AdaptiveMaxPool2d(1),
             nn.Identity(),
-            nn.Conv1d(_HALF, _POINT_HIDDEN, 1, groups=2),
+            nn.Conv1d(half, _POINT_HIDDEN, 1, groups=2),
             nn.ReLU(),
             nn.Conv1d(_POINT_HIDDEN, 4, 1, groups=2),
             nn.Tanh(),
@@ -154,20 +173,20 @@ class ILAAlign(nn.Module):
     def _points(self, feat: torch.Tensor, batch: int, pairs: int) -> torch.Tensor:
         h = feat
         for layer in self.prediction_block[:9]:
-            h = layer(h)  # (B*P, 128, 1, 1) after the global max-pool
-        h = h.reshape(batch, pairs, _HALF).transpose(1, 2)  # (B, 128, P): the 1x1 convs act per pair
+            h = layer(h)  # (B*P, hidden/2, 1, 1) after the global max-pool
+        h = h.reshape(batch, pairs, self.hidden // 2).transpose(1, 2)  # (B, hidden/2, P): the 1x1 convs act per pair
         for layer in self.prediction_block[10:]:
             h = layer(h)
         return h.transpose(1, 2) * POINT_SCALE  # (B, P, 4)
 
     def _interactive_feature(self, feat: torch.Tensor, batch: int, pairs: int, cls: torch.Tensor) -> torch.Tensor:
-        g = self.grid
-        feat = feat.reshape(batch, pairs, _HIDDEN, g, g)
+        g, half = self.grid, self.hidden // 2
+        feat = feat.reshape(batch, pairs, self.hidden, g, g)
         # First half of the channels describes the earlier frame of the pair, second half the later one.
-        per_frame = merge_pairs(feat[:, :, :_HALF], feat[:, :, _HALF:])  # (B, T, 128, G, G)
-        per_frame = self.conv(per_frame.transpose(1, 2))  # temporal conv over T: (B, 128, T, G, G)
+        per_frame = merge_pairs(feat[:, :, :half], feat[:, :, half:])  # (B, T, hidden/2, G, G)
+        per_frame = self.conv(per_frame.transpose(1, 2))  # temporal conv over T: (B, hidden/2, T, G, G)
         frames = per_frame.shape[2]
-        tokens = per_frame.permute(3, 4, 0, 2, 1).reshape(g * g, batch, frames, _HALF)  # (N, B, T, 128)
+        tokens = per_frame.permute(3, 4, 0, 2, 1).reshape(g * g, batch, frames, half)  # (N, B, T, hidden/2)
         tokens = torch.cat([cls, self.fc(tokens)], dim=0)  # (L, B, T, D)
         return tokens.reshape(tokens.shape[0], batch * frames, self.width)
 

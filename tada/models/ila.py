@@ -33,7 +33,7 @@ from torch import nn
 
 from tada.labels import get_labels
 from tada.layers.clip import LayerNorm, QuickGELU, ResidualAttentionBlock, Transformer, embed_patches
-from tada.layers.ila_align import ILAAlign
+from tada.layers.ila_align import ILAAlign, alignment_loss
 from tada.models.base import VideoClassifier
 from tada.registry import PretrainedCfg, register_arch_inferrer, register_model, register_pretrained
 from tada.text import CONTEXT_LENGTH, TextFeatureCache, class_texts, tokenize
@@ -81,13 +81,15 @@ class ILABlock(ResidualAttentionBlock):
     Operates on sequence-first tokens ``(L, B*T, D)`` with the frames of a video adjacent (b outer).
     """
 
-    def __init__(self, width: int, heads: int, grid: int, patch_size: int, ssv2: bool = False):
+    def __init__(self, width: int, heads: int, grid: int, patch_size: int, ssv2: bool = False, align_hidden: int = 256):
         super().__init__(width, heads)
         self.message_fc = nn.Linear(width, width)
         self.message_ln = LayerNorm(width)
-        self.message_attn = ILAAlign(width, grid, patch_size, ssv2=ssv2)
+        self.message_attn = ILAAlign(width, grid, patch_size, ssv2=ssv2, hidden=align_hidden)
         self.temporal_skip_fc = nn.Linear(width, width)
         self.temporal_skip_align_fc = nn.Linear(width, width)
+        # This block's alignment loss from the last forward (ILA's training objective; see ILA.alignment_losses).
+        self.last_alignment_loss: torch.Tensor | None = None
         # Zero residual projections: an untrained ILA block is exactly the CLIP block.
         for layer in (self.temporal_skip_fc, self.temporal_skip_align_fc):
             nn.init.zeros_(layer.weight)
@@ -103,7 +105,10 @@ class ILABlock(ResidualAttentionBlock):
         msg = self.message_ln(self.message_fc(x)).view(length, batch, frames, width)
         cls = msg[:1]  # (1, B, T, D)
         msg = msg.permute(1, 2, 0, 3)  # (B, T, L, D)
-        _pair, aligned, interactive = self.message_attn(msg[:, :-1], msg[:, 1:], cls)
+        pair, aligned, interactive = self.message_attn(msg[:, :-1], msg[:, 1:], cls)
+        loss = alignment_loss(pair)
+        # Outside training keep a detached value: a kept graph would hold the whole last forward in memory.
+        self.last_alignment_loss = loss if self.training else loss.detach()
         aligned = aligned.permute(2, 0, 1, 3).reshape(length, batch_frames, width)
         x = x + self.temporal_skip_align_fc(aligned)
         x = x + self.temporal_skip_fc(interactive)
@@ -114,10 +119,14 @@ class ILABlock(ResidualAttentionBlock):
 class _ILATransformer(nn.Module):
     """Holds the visual blocks under ``resblocks`` (official key names) and passes T to each."""
 
-    def __init__(self, width: int, layers: int, heads: int, grid: int, patch_size: int, ssv2: bool):
+    def __init__(
+        self, width: int, layers: int, heads: int, grid: int, patch_size: int, ssv2: bool, align_hidden: int = 256
+    ):
         super().__init__()
         self.width, self.layers = width, layers
-        self.resblocks = nn.ModuleList([ILABlock(width, heads, grid, patch_size, ssv2) for _ in range(layers)])
+        self.resblocks = nn.ModuleList(
+            [ILABlock(width, heads, grid, patch_size, ssv2, align_hidden) for _ in range(layers)]
+        )
 
     def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
         for block in self.resblocks:
@@ -140,6 +149,7 @@ class ILAVisionTransformer(nn.Module):
         layers: int,
         output_dim: int,
         ssv2: bool = False,
+        align_hidden: int = 256,
     ):
         super().__init__()
         if input_resolution % patch_size:
@@ -152,7 +162,7 @@ class ILAVisionTransformer(nn.Module):
         self.proj = nn.Parameter(scale * torch.randn(width, output_dim))
         self.conv1 = nn.Conv2d(3, width, kernel_size=patch_size, stride=patch_size, bias=False)
         self.ln_pre = LayerNorm(width)
-        self.transformer = _ILATransformer(width, layers, width // 64 or 1, self.grid, patch_size, ssv2)
+        self.transformer = _ILATransformer(width, layers, width // 64 or 1, self.grid, patch_size, ssv2, align_hidden)
         self.ln_post = LayerNorm(width)
 
     def forward(self, x: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,6 +278,7 @@ class ILA(VideoClassifier):
 
     K400 form: K = the current class texts (the pretrained label set by default; see
     :meth:`set_class_names` for any list of phrases).  SSv2 form (``ssv2=True``): K = the head width.
+    ``align_hidden`` is the width of every ILA module's interactive block (256 in all released models).
     """
 
     def __init__(
@@ -288,6 +299,7 @@ class ILA(VideoClassifier):
         mit_layers: int = 1,
         prompts_layers: int = 2,
         prompts_alpha: float = 0.1,
+        align_hidden: int = 256,
     ):
         super().__init__()
         if num_frames < 2:
@@ -313,7 +325,7 @@ class ILA(VideoClassifier):
             # SSV2 branch: visual encoder + MIT with a linear head, nothing else.
             self.mit = MultiframeIntegrationTransformer(num_frames, embed_dim, mit_layers, num_classes=num_classes)
             self.visual = ILAVisionTransformer(
-                image_resolution, vision_patch_size, vision_width, vision_layers, embed_dim, ssv2=True
+                image_resolution, vision_patch_size, vision_width, vision_layers, embed_dim, True, align_hidden
             )
             self.text_cache = None
             return
@@ -324,7 +336,9 @@ class ILA(VideoClassifier):
         self.prompts_visual_proj = nn.Parameter(torch.randn(vision_width, embed_dim))
         self.prompts_generator = VideoSpecificPrompt(prompts_layers, embed_dim, prompts_alpha)
         self.mit = MultiframeIntegrationTransformer(num_frames, embed_dim, mit_layers)
-        self.visual = ILAVisionTransformer(image_resolution, vision_patch_size, vision_width, vision_layers, embed_dim)
+        self.visual = ILAVisionTransformer(
+            image_resolution, vision_patch_size, vision_width, vision_layers, embed_dim, align_hidden=align_hidden
+        )
         heads = transformer_heads or transformer_width // 64 or 1
         causal = torch.full((context_length, context_length), float("-inf"), device="cpu").triu_(1)
         self.transformer = Transformer(transformer_width, transformer_layers, heads, attn_mask=causal)
@@ -511,6 +525,14 @@ class ILA(VideoClassifier):
     def forward(self, x: torch.Tensor, class_names: Sequence[str] | None = None) -> torch.Tensor:
         """Logits ``(B, K)`` for clips ``(B, T, 3, S, S)``; ``class_names`` scores other phrases once."""
         return self.forward_features(x, class_names)["logits"]
+
+    def alignment_losses(self) -> list[torch.Tensor]:
+        """Per-layer ILA alignment losses of the last forward pass (the official training adds their sum,
+        weight 1, to the classification loss; see :func:`tada.layers.ila_align.alignment_loss`)."""
+        losses = [block.last_alignment_loss for block in self.visual.transformer.resblocks]
+        if any(loss is None for loss in losses):
+            raise RuntimeError("run the model forward before asking for its alignment losses")
+        return losses
 
 
 def _on_weights_loaded(module: nn.Module, _incompatible: Any) -> None:
