@@ -10,7 +10,17 @@ import torch
 import tada
 from tada.cli import main
 from tada.models.motion_zoo import BUNDLED_MODELS
-from tada.motion.train import AUX_MASK_DEFAULT, ObjectMaskAux, _early_layer, _lr_factor, make_batch, train_step
+from tada.motion import CLASSES
+from tada.motion.generator import clip_label
+from tada.motion.train import (
+    AUX_MASK_DEFAULT,
+    ObjectMaskAux,
+    _early_layer,
+    _lr_factor,
+    focus_labels,
+    make_batch,
+    train_step,
+)
 
 
 @pytest.mark.parametrize("name", BUNDLED_MODELS)
@@ -87,6 +97,58 @@ def test_make_batch_matches_the_model_layout() -> None:
         assert y.dtype == torch.int64
 
 
+def test_focus_gives_a_fraction_of_the_clips_to_the_focus_classes() -> None:
+    focus = [CLASSES.index("rotating clockwise"), CLASSES.index("rotating anticlockwise")]
+    labels = focus_labels(7, 0, 1100, focus, 0.25)
+    hits = [i for i in range(1100) if (i + 1) // 4 > i // 4]  # every 4th clip, evenly spaced
+    assert [labels[i] for i in hits] == [focus[k % 2] for k in range(len(hits))]
+    assert all(labels[i] == clip_label(7, i) for i in range(1100) if i not in set(hits))
+    # Batches are slices of the same stream, whatever the batch size.
+    assert focus_labels(7, 32, 32, focus, 0.25) == labels[32:64]
+    cfg = tada.get_pretrained_cfg("frame2d_motion.tiny_8f")
+    _, y = make_batch(cfg, seed=7, start=0, n=8, labels=labels[:8])
+    assert y.tolist() == labels[:8]
+    with pytest.raises(ValueError, match="fraction"):
+        focus_labels(7, 0, 4, focus, 1.5)
+
+
+def test_train_refuses_unknown_focus_classes(tmp_path) -> None:
+    from tada.motion.train import train
+
+    with pytest.raises(ValueError, match="unknown focus classes"):
+        train("frame2d_motion.tiny_8f", tmp_path, steps=1, focus=["juggling"], focus_fraction=0.5)
+    with pytest.raises(ValueError, match="focus-fraction"):
+        train("frame2d_motion.tiny_8f", tmp_path, steps=1, focus=["no motion"])
+
+
+def test_ila_alignment_loss_joins_the_step_and_moves_the_point_heads() -> None:
+    import copy
+
+    torch.manual_seed(0)
+    plain = tada.create_model("ila_motion.tiny_8f")
+    aligned = copy.deepcopy(plain)
+    x, y = make_batch(plain.pretrained_cfg, seed=5, start=0, n=2)
+    before = [b.message_attn.prediction_block[12].weight.detach().clone() for b in plain.visual.transformer.resblocks]
+
+    def block_weights(model):
+        return [b.message_attn.prediction_block[12].weight for b in model.visual.transformer.resblocks]
+
+    # From the same start, only the alignment term reaches the point heads on a first step: the ILA
+    # residual projections start at zero, so the classification loss gives them no gradient yet.
+    train_step(plain, torch.optim.SGD(plain.parameters(), lr=0.1), x, y, align_weight=0.0)
+    assert all(torch.equal(w, b) for w, b in zip(block_weights(plain), before, strict=True))
+    train_step(aligned, torch.optim.SGD(aligned.parameters(), lr=0.1), x, y, align_weight=1.0)
+    assert all(not torch.equal(w, b) for w, b in zip(block_weights(aligned), before, strict=True))
+    assert len(aligned.alignment_losses()) == 2
+
+
+def test_train_refuses_the_alignment_loss_for_models_without_ila(tmp_path) -> None:
+    from tada.motion.train import train
+
+    with pytest.raises(ValueError, match="only ILA"):
+        train("frame2d_motion.tiny_8f", tmp_path, steps=1, aux_align=1.0)
+
+
 def test_schedule_warms_up_then_decays() -> None:
     assert _lr_factor(0.0, 0.1) < 0.01
     assert _lr_factor(0.1, 0.1) == pytest.approx(1.0)
@@ -114,6 +176,10 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
             str(out),
             "--log-every",
             "1",
+            "--focus",
+            "no motion, bouncing",
+            "--focus-fraction",
+            "0.5",
         ]
     )
     assert status == 0
@@ -124,9 +190,11 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
     assert config["training"]["seed"] == 3
     card = (out / "README.md").read_text()
     assert "python -m tada train" in card and "seed 3" in card
+    assert "--focus 'no motion, bouncing' --focus-fraction 0.5" in card
+    assert config["training"]["focus"] == ["no motion", "bouncing"] and "50% of the clips" in card
     model = tada.create_model(f"local-dir:{out}")
     assert model.pretrained_cfg.label_set == "motion"
-    assert next(model.parameters()).dtype == torch.float32  # ILA is stored in float16, loads as float32
+    assert next(model.parameters()).dtype == torch.float32
     x, _ = make_batch(model.pretrained_cfg, seed=9, start=0, n=1)
     assert model(x).shape == (1, 11)
 

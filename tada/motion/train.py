@@ -18,6 +18,7 @@ import json
 import math
 import shlex
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,34 @@ __all__ = ["HELP", "ObjectMaskAux", "configure", "run", "train", "make_batch", "
 EASY = {"distractors": False, "noise": False, "backgrounds": ("flat", "gradient", "blobs")}
 
 
+def focus_labels(seed: int, start: int, n: int, focus: Sequence[int], fraction: float) -> list[int]:
+    """Labels of clips ``start .. start+n-1`` of stream ``seed`` with a ``fraction`` of them, evenly spaced
+    along the stream, given to the ``focus`` classes in turn (the rest keep :func:`clip_label`)."""
+    from tada.motion.generator import clip_label
+
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"the focus fraction must lie in [0, 1], got {fraction}")
+    labels = []
+    for i in range(start, start + n):
+        k = math.floor(i * fraction)
+        hit = focus and math.floor((i + 1) * fraction) > k
+        labels.append(int(focus[k % len(focus)]) if hit else clip_label(seed, i))
+    return labels
+
+
 def make_batch(
-    cfg: Any, seed: int, start: int, n: int, easy: bool = False, masks: bool = False, flow: bool = False
+    cfg: Any,
+    seed: int,
+    start: int,
+    n: int,
+    easy: bool = False,
+    masks: bool = False,
+    flow: bool = False,
+    labels: Sequence[int] | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Clips ``start .. start+n-1`` of stream ``seed`` as a model input (in ``cfg.input_layout``) and labels.
 
+    ``labels`` overrides the stream's classes (see :func:`focus_labels`).
     ``easy=True`` renders the same clips without nuisances (:data:`EASY`), for the curriculum.
     ``masks=True`` adds a third tensor: the target object's masks ``(N, T, H, W)`` as float 0/1;
     ``flow=True`` (with ``masks``) a fourth: its motion ``(N, T, H, W, 2)`` in px per frame
@@ -48,7 +72,9 @@ def make_batch(
     from tada.motion.generator import generate_batch, object_flow
 
     kwargs = EASY if easy else {}
-    batch = generate_batch(n, seed, start=start, num_frames=cfg.num_frames, size=cfg.crop_size, masks=masks, **kwargs)
+    batch = generate_batch(
+        n, seed, start=start, num_frames=cfg.num_frames, size=cfg.crop_size, masks=masks, labels=labels, **kwargs
+    )
     x = to_tensor(batch.frames)  # (N, 3, T, H, W), normalised with the bundled MEAN/STD
     if cfg.input_layout == "BTCHW":
         x = x.transpose(1, 2).contiguous()
@@ -131,7 +157,7 @@ def _early_layer(model: nn.Module) -> nn.Module:
 #: Auxiliary mask-loss weight per bundled architecture (``--aux-mask`` overrides); see :class:`ObjectMaskAux`.
 AUX_MASK_DEFAULT = {"tadaconvnextv2_motion": 1.0, "frame2d_motion": 1.0, "ila_motion": 1.0}
 #: Weight of its motion term (``--aux-flow`` overrides); the per-frame 2-D baseline cannot see motion.
-AUX_FLOW_DEFAULT = {"tadaconvnextv2_motion": 1.0}
+AUX_FLOW_DEFAULT = {"tadaconvnextv2_motion": 1.0, "ila_motion": 1.0}
 
 
 def train_step(
@@ -144,16 +170,20 @@ def train_step(
     masks: torch.Tensor | None = None,
     aux_weight: float = 1.0,
     flow: torch.Tensor | None = None,
+    align_weight: float = 0.0,
 ) -> tuple[float, float]:
     """One optimisation step; returns (classification loss, batch accuracy).
 
     With ``aux`` (and the batch's ``masks``, and ``flow`` if it predicts motion) its loss is added with
-    weight ``aux_weight``.
+    weight ``aux_weight``.  ``align_weight`` adds an ILA's own alignment losses (summed over layers, as the
+    official training does with weight 1).
     """
     model.train()
     logits = model(x)
     loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     total = loss + aux_weight * aux.loss(masks, flow) if aux is not None else loss
+    if align_weight:
+        total = total + align_weight * sum(model.alignment_losses())
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -224,6 +254,22 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
                 "smooth L1 against the generator's ground-truth flow, `tada.motion.generator.object_flow`)"
             ]
             if info.get("aux_flow")
+            else []
+        ),
+        *(
+            [
+                f"- ILA's own alignment loss (weight {info['aux_align']:g}, training only, as in the official "
+                "training): 1 - cosine between the pooled aligned tokens of each frame pair, summed over layers"
+            ]
+            if info.get("aux_align")
+            else []
+        ),
+        *(
+            [
+                f"- focus: {info['focus_fraction']:.0%} of the clips (evenly spaced in the stream) were given to "
+                f"{', '.join(info['focus'])} in turn, the rest kept the stream's balanced labels"
+            ]
+            if info.get("focus")
             else []
         ),
         f"- {info['threads']} CPU thread(s), {info['minutes']:.1f} min wall time; final running train accuracy "
@@ -333,14 +379,30 @@ def train(
     curriculum: float = 0.0,
     aux_mask: float | None = None,
     aux_flow: float | None = None,
+    aux_align: float = 0.0,
+    focus: Sequence[str] = (),
+    focus_fraction: float = 0.0,
     init: str | Path | None = None,
     half: bool | None = None,
     command: str = "",
     log=print,
 ) -> nn.Module:
-    """Train variant ``name`` (e.g. ``tadaconvnextv2_motion.tiny_8f``) from scratch; returns the model."""
-    import tada
+    """Train variant ``name`` (e.g. ``tadaconvnextv2_motion.tiny_8f``) from scratch; returns the model.
 
+    ``focus``/``focus_fraction``: that fraction of the clips is given to these classes (names), for a
+    phase aimed at the classes an earlier phase confused.
+    """
+    import tada
+    from tada.motion.generator import CLASSES
+
+    unknown = [c for c in focus if c not in CLASSES]
+    if unknown:
+        raise ValueError(f"unknown focus classes {unknown}; the classes are: {', '.join(CLASSES)}")
+    focus_ids = [CLASSES.index(c) for c in focus]
+    if aux_align and not name.startswith("ila"):
+        raise ValueError("--aux-align is ILA's own alignment loss: only ILA models have it")
+    if focus_ids and not 0.0 < focus_fraction <= 1.0:
+        raise ValueError("--focus needs a --focus-fraction in (0, 1]")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = tada.create_model(name)  # random init, seeded
@@ -353,7 +415,8 @@ def train(
         load_state_dict_strict(model, hub._read_weights(Path(init) / hub.WEIGHTS_NAME))
         previous = hub.read_model_config(init).get("training")
     if half is None:
-        half = cfg.architecture == "ila_motion"  # its fixed-width alignment modules: fp16 keeps it < 10 MB
+        # float16 only where float32 would break the 10 MB budget of a bundled model
+        half = 4 * sum(p.numel() for p in model.parameters()) > 10_000_000
     if aux_mask is None:
         aux_mask = AUX_MASK_DEFAULT.get(cfg.architecture, 0.0)
     if aux_flow is None:
@@ -398,6 +461,9 @@ def train(
             curriculum=curriculum,
             aux_mask=aux_mask,
             aux_flow=aux_flow,
+            aux_align=aux_align,
+            focus=list(focus),
+            focus_fraction=focus_fraction if focus else 0.0,
             initialised_from=previous,
             evaluation=evaluation,
         )
@@ -416,8 +482,10 @@ def train(
             group["lr"] = lr * factor
         # Curriculum: during the first `curriculum` fraction, every other batch is rendered without nuisances.
         easy = progress < curriculum and step % 2 == 0
+        start = step * batch_size
+        labels = focus_labels(seed, start, batch_size, focus_ids, focus_fraction) if focus_ids else None
         x, y, *truth = make_batch(
-            cfg, seed, step * batch_size, batch_size, easy=easy, masks=aux is not None, flow=bool(aux_flow)
+            cfg, seed, start, batch_size, easy=easy, masks=aux is not None, flow=bool(aux_flow), labels=labels
         )
         loss, acc = train_step(
             model,
@@ -429,6 +497,7 @@ def train(
             masks=truth[0] if truth else None,
             aux_weight=aux_mask,
             flow=truth[1] if len(truth) > 1 else None,
+            align_weight=aux_align,
         )
         step += 1
         ema_loss = loss if ema_loss is None else 0.95 * ema_loss + 0.05 * loss
@@ -476,6 +545,19 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", help="start from the weights of this model folder (continue an earlier run)")
     p.add_argument("--curriculum", type=float, default=0.0, help="fraction of training with half the batches easy")
     p.add_argument(
+        "--aux-align",
+        type=float,
+        default=0.0,
+        help="weight of ILA's own alignment loss (the official training uses 1; default 0, as when the option "
+        "did not exist, so that earlier commands still reproduce their weights)",
+    )
+    p.add_argument(
+        "--focus",
+        default="",
+        help="comma-separated class names that get --focus-fraction of the clips (a phase aimed at confused classes)",
+    )
+    p.add_argument("--focus-fraction", type=float, default=0.0, help="fraction of the clips given to --focus classes")
+    p.add_argument(
         "--aux-mask",
         type=float,
         help="weight of the training-only object-mask loss on early features (default: 1 for the two ConvNeXts "
@@ -485,7 +567,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--aux-flow",
         type=float,
         help="weight of its motion term: the same head also predicts the object's motion per cell (default: 1 "
-        "for TAdaConvNeXtV2, else 0)",
+        "for TAdaConvNeXtV2 and ILA, else 0)",
     )
 
 
@@ -503,6 +585,8 @@ def run(args: argparse.Namespace) -> int:
         + (f" --curriculum {args.curriculum:g}" if args.curriculum else "")
         + (f" --aux-mask {args.aux_mask:g}" if args.aux_mask is not None else "")
         + (f" --aux-flow {args.aux_flow:g}" if args.aux_flow is not None else "")
+        + (f" --aux-align {args.aux_align:g}" if args.aux_align else "")
+        + (f" --focus {shlex.quote(args.focus)} --focus-fraction {args.focus_fraction:g}" if args.focus else "")
         + (f" --init {shlex.quote(args.init)}" if args.init else "")
         + (f" --out {shlex.quote(args.out)}" if args.out else "")
     )
@@ -522,6 +606,9 @@ def run(args: argparse.Namespace) -> int:
         curriculum=args.curriculum,
         aux_mask=args.aux_mask,
         aux_flow=args.aux_flow,
+        aux_align=args.aux_align,
+        focus=[c.strip() for c in args.focus.split(",") if c.strip()],
+        focus_fraction=args.focus_fraction,
         init=args.init,
         command=command,
         log=lambda msg: print(msg, flush=True),
