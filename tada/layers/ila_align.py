@@ -113,7 +113,9 @@ class ILAAlign(nn.Module):
         if grid < 4:
             raise ValueError(f"ILA needs a patch grid of at least 4x4 (two 2x max-pools), got {grid}x{grid}")
         if hidden < 4 or hidden % 4:
-            raise ValueError(f"ILA's interactive block needs a hidden width divisible by 4, got {hidden}")
+            raise ValueError(
+                f"ILA's interactive block needs a width divisible by 4 (its half feeds 2-group convs), got {hidden}"
+            )
         self.width, self.grid, self.patch_size, self.ssv2 = width, grid, patch_size, ssv2
         self.hidden = hidden
         half = hidden // 2

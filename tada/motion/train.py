@@ -45,7 +45,7 @@ def focus_labels(seed: int, start: int, n: int, focus: Sequence[int], fraction: 
     labels = []
     for i in range(start, start + n):
         k = math.floor(i * fraction)
-        hit = focus and math.floor((i + 1) * fraction) > k
+        hit = bool(focus) and math.floor((i + 1) * fraction) > k
         labels.append(int(focus[k % len(focus)]) if hit else clip_label(seed, i))
     return labels
 
