@@ -88,8 +88,9 @@ class ILABlock(ResidualAttentionBlock):
         self.message_attn = ILAAlign(width, grid, patch_size, ssv2=ssv2, hidden=align_hidden)
         self.temporal_skip_fc = nn.Linear(width, width)
         self.temporal_skip_align_fc = nn.Linear(width, width)
-        # This block's alignment loss from the last forward (ILA's training objective; see ILA.alignment_losses).
-        self.last_alignment_loss: torch.Tensor | None = None
+        # This module's pooled aligned pair tokens from the last forward, for ILA.alignment_losses (the
+        # official training objective); the loss itself is only computed when asked for.
+        self.last_pair: torch.Tensor | None = None
         # Zero residual projections: an untrained ILA block is exactly the CLIP block.
         for layer in (self.temporal_skip_fc, self.temporal_skip_align_fc):
             nn.init.zeros_(layer.weight)
@@ -106,9 +107,8 @@ class ILABlock(ResidualAttentionBlock):
         cls = msg[:1]  # (1, B, T, D)
         msg = msg.permute(1, 2, 0, 3)  # (B, T, L, D)
         pair, aligned, interactive = self.message_attn(msg[:, :-1], msg[:, 1:], cls)
-        loss = alignment_loss(pair)
-        # Outside training keep a detached value: a kept graph would hold the whole last forward in memory.
-        self.last_alignment_loss = loss if self.training else loss.detach()
+        # Outside training keep a detached copy: a kept graph would hold the whole last forward in memory.
+        self.last_pair = pair if self.training else pair.detach()
         aligned = aligned.permute(2, 0, 1, 3).reshape(length, batch_frames, width)
         x = x + self.temporal_skip_align_fc(aligned)
         x = x + self.temporal_skip_fc(interactive)
@@ -529,10 +529,10 @@ class ILA(VideoClassifier):
     def alignment_losses(self) -> list[torch.Tensor]:
         """Per-layer ILA alignment losses of the last forward pass (the official training adds their sum,
         weight 1, to the classification loss; see :func:`tada.layers.ila_align.alignment_loss`)."""
-        losses = [block.last_alignment_loss for block in self.visual.transformer.resblocks]
-        if any(loss is None for loss in losses):
+        pairs = [block.last_pair for block in self.visual.transformer.resblocks]
+        if any(pair is None for pair in pairs):
             raise RuntimeError("run the model forward before asking for its alignment losses")
-        return losses
+        return [alignment_loss(pair) for pair in pairs]
 
 
 def _on_weights_loaded(module: nn.Module, _incompatible: Any) -> None:

@@ -399,13 +399,13 @@ def train(
     if unknown:
         raise ValueError(f"unknown focus classes {unknown}; the classes are: {', '.join(CLASSES)}")
     focus_ids = [CLASSES.index(c) for c in focus]
-    if aux_align and not name.startswith("ila"):
-        raise ValueError("--aux-align is ILA's own alignment loss: only ILA models have it")
     if focus_ids and not 0.0 < focus_fraction <= 1.0:
         raise ValueError("--focus needs a --focus-fraction in (0, 1]")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = tada.create_model(name)  # random init, seeded
+    if aux_align and not hasattr(model, "alignment_losses"):
+        raise ValueError("--aux-align is ILA's own alignment loss: only ILA models have it")
     cfg = model.pretrained_cfg
     previous: dict[str, Any] | None = None
     if init is not None:  # continue from a model folder (a second phase of training)
