@@ -11,7 +11,7 @@ import tada
 from tada.cli import main
 from tada.models.motion_zoo import BUNDLED_MODELS
 from tada.motion import CLASSES
-from tada.motion.generator import clip_label
+from tada.motion.generator import REVERSED_LABEL, clip_label, clip_seed, generate_clip, object_flow
 from tada.motion.train import (
     AUX_MASK_DEFAULT,
     ObjectMaskAux,
@@ -112,6 +112,24 @@ def test_focus_gives_a_fraction_of_the_clips_to_the_focus_classes() -> None:
         focus_labels(7, 0, 4, focus, 1.5)
 
 
+@pytest.mark.parametrize("name", ["tadaconvnextv2_motion.tiny_8f", "ila_motion.tiny_8f"])
+def test_reverse_pairs_are_the_same_clips_played_backwards(name: str) -> None:
+    cfg = tada.get_pretrained_cfg(name)
+    x, y, masks, flow = make_batch(cfg, seed=4, start=10, n=6, masks=True, flow=True, reverse_pairs=True)
+    fx, fy, fmasks, fflow = make_batch(cfg, seed=4, start=10, n=3, masks=True, flow=True)
+    time_dim = 1 if cfg.input_layout == "BTCHW" else 2
+    assert torch.equal(x[:3], fx) and torch.equal(x[3:], fx.flip(time_dim))
+    assert y[:3].tolist() == fy.tolist()
+    assert y[3:].tolist() == [REVERSED_LABEL[k] for k in fy.tolist()]
+    assert torch.equal(masks[3:], fmasks.flip(1)) and torch.equal(flow[:3], fflow)
+    # The reversed clips' motion is their own (recomputed from the reversed truth), not a copy.
+    clip = generate_clip(clip_seed(4, 10), clip_label(4, 10), cfg.num_frames, cfg.crop_size).reversed()
+    expected = object_flow(clip.centers, clip.scales, clip.angles, clip.masks)
+    assert torch.allclose(flow[3], torch.from_numpy(expected))
+    with pytest.raises(ValueError, match="even"):
+        make_batch(cfg, seed=4, start=0, n=3, reverse_pairs=True)
+
+
 def test_train_refuses_unknown_focus_classes(tmp_path) -> None:
     from tada.motion.train import train
 
@@ -180,6 +198,7 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
             "no motion, bouncing",
             "--focus-fraction",
             "0.5",
+            "--reverse-pairs",
         ]
     )
     assert status == 0
@@ -192,6 +211,8 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
     assert "python -m tada train" in card and "seed 3" in card
     assert "--focus 'no motion, bouncing' --focus-fraction 0.5" in card
     assert config["training"]["focus"] == ["no motion", "bouncing"] and "50% of the clips" in card
+    assert "--reverse-pairs" in card and config["training"]["reverse_pairs"] is True
+    assert config["training"]["clips_seen"] == 2 and "each also played backwards" in card
     model = tada.create_model(f"local-dir:{out}")
     assert model.pretrained_cfg.label_set == "motion"
     assert next(model.parameters()).dtype == torch.float32

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,22 +60,41 @@ def make_batch(
     masks: bool = False,
     flow: bool = False,
     labels: Sequence[int] | None = None,
+    reverse_pairs: bool = False,
 ) -> tuple[torch.Tensor, ...]:
     """Clips ``start .. start+n-1`` of stream ``seed`` as a model input (in ``cfg.input_layout``) and labels.
 
     ``labels`` overrides the stream's classes (see :func:`focus_labels`).
+    ``reverse_pairs=True`` (``n`` even): clips ``start .. start+n/2-1`` and then the same clips played
+    backwards, relabelled (:data:`~tada.motion.generator.REVERSED_LABEL`), with their truth reversed too.
     ``easy=True`` renders the same clips without nuisances (:data:`EASY`), for the curriculum.
     ``masks=True`` adds a third tensor: the target object's masks ``(N, T, H, W)`` as float 0/1;
     ``flow=True`` (with ``masks``) a fourth: its motion ``(N, T, H, W, 2)`` in px per frame
     (:func:`tada.motion.generator.object_flow`).
     """
     from tada.motion.dataset import to_tensor
-    from tada.motion.generator import generate_batch, object_flow
+    from tada.motion.generator import REVERSED_LABEL, MotionBatch, generate_batch, object_flow
 
     kwargs = EASY if easy else {}
+    if reverse_pairs and n % 2:
+        raise ValueError(f"reverse pairs need an even batch size, got {n}")
+    m = n // 2 if reverse_pairs else n
     batch = generate_batch(
-        n, seed, start=start, num_frames=cfg.num_frames, size=cfg.crop_size, masks=masks, labels=labels, **kwargs
+        m,
+        seed,
+        start=start,
+        num_frames=cfg.num_frames,
+        size=cfg.crop_size,
+        masks=masks,
+        labels=None if labels is None else list(labels)[:m],
+        **kwargs,
     )
+    if reverse_pairs:  # time is axis 1 of the frames and of every truth array
+        batch = MotionBatch(
+            np.concatenate([batch.frames, batch.frames[:, ::-1]]),
+            np.concatenate([batch.labels, np.asarray(REVERSED_LABEL)[batch.labels]]),
+            {k: np.concatenate([v, v[:, ::-1]]) for k, v in batch.truth.items()},
+        )
     x = to_tensor(batch.frames)  # (N, 3, T, H, W), normalised with the bundled MEAN/STD
     if cfg.input_layout == "BTCHW":
         x = x.transpose(1, 2).contiguous()
@@ -228,7 +248,8 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
         "",
         f"- data: clip stream seed {info['seed']} (fresh clips every step, clip i = "
         f"`generate_clip(clip_seed({info['seed']}, i), clip_label({info['seed']}, i))`), "
-        f"{info['steps_done']} steps x batch {info['batch_size']} = {info['clips_seen']:,} clips",
+        f"{info['steps_done']} steps x batch {info['batch_size']} = {info['clips_seen']:,} "
+        + ("stream clips, each also played backwards" if info.get("reverse_pairs") else "clips"),
         f"- AdamW lr {info['lr']} weight decay {info['weight_decay']}, warm-up {info['warmup']:.0%} then cosine, "
         f"label smoothing {info['label_smoothing']}, gradient clipping 1.0",
         *(
@@ -270,6 +291,14 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
                 f"{', '.join(info['focus'])} in turn, the rest kept the stream's balanced labels"
             ]
             if info.get("focus")
+            else []
+        ),
+        *(
+            [
+                "- reverse pairs: each batch held half as many stream clips plus the same clips played backwards "
+                "(relabelled: left <-> right, clockwise <-> anticlockwise, ...), pairs that differ only in frame order"
+            ]
+            if info.get("reverse_pairs")
             else []
         ),
         f"- {info['threads']} CPU thread(s), {info['minutes']:.1f} min wall time; final running train accuracy "
@@ -382,6 +411,7 @@ def train(
     aux_align: float = 0.0,
     focus: Sequence[str] = (),
     focus_fraction: float = 0.0,
+    reverse_pairs: bool = False,
     init: str | Path | None = None,
     half: bool | None = None,
     command: str = "",
@@ -390,7 +420,8 @@ def train(
     """Train variant ``name`` (e.g. ``tadaconvnextv2_motion.tiny_8f``) from scratch; returns the model.
 
     ``focus``/``focus_fraction``: that fraction of the clips is given to these classes (names), for a
-    phase aimed at the classes an earlier phase confused.
+    phase aimed at the classes an earlier phase confused.  ``reverse_pairs``: half of every batch is the
+    other half played backwards (see :func:`make_batch`).
     """
     import tada
     from tada.motion.generator import CLASSES
@@ -401,6 +432,10 @@ def train(
     focus_ids = [CLASSES.index(c) for c in focus]
     if focus_ids and not 0.0 < focus_fraction <= 1.0:
         raise ValueError("--focus needs a --focus-fraction in (0, 1]")
+    if reverse_pairs and batch_size % 2:
+        raise ValueError(f"--reverse-pairs needs an even --batch-size, got {batch_size}")
+    # Stream clips used per step: with reverse pairs the other half of the batch is their reversals.
+    fresh = batch_size // 2 if reverse_pairs else batch_size
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = tada.create_model(name)  # random init, seeded
@@ -447,7 +482,8 @@ def train(
             steps=steps,
             steps_done=step,
             batch_size=batch_size,
-            clips_seen=step * batch_size,
+            clips_seen=step * fresh,
+            reverse_pairs=reverse_pairs,
             lr=lr,
             weight_decay=weight_decay,
             warmup=warmup,
@@ -482,10 +518,18 @@ def train(
             group["lr"] = lr * factor
         # Curriculum: during the first `curriculum` fraction, every other batch is rendered without nuisances.
         easy = progress < curriculum and step % 2 == 0
-        start = step * batch_size
-        labels = focus_labels(seed, start, batch_size, focus_ids, focus_fraction) if focus_ids else None
+        start = step * fresh
+        labels = focus_labels(seed, start, fresh, focus_ids, focus_fraction) if focus_ids else None
         x, y, *truth = make_batch(
-            cfg, seed, start, batch_size, easy=easy, masks=aux is not None, flow=bool(aux_flow), labels=labels
+            cfg,
+            seed,
+            start,
+            batch_size,
+            easy=easy,
+            masks=aux is not None,
+            flow=bool(aux_flow),
+            labels=labels,
+            reverse_pairs=reverse_pairs,
         )
         loss, acc = train_step(
             model,
@@ -558,6 +602,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--focus-fraction", type=float, default=0.0, help="fraction of the clips given to --focus classes")
     p.add_argument(
+        "--reverse-pairs",
+        action="store_true",
+        help="half of every batch is the other half played backwards (relabelled): minimal pairs that differ "
+        "only in the order of the frames",
+    )
+    p.add_argument(
         "--aux-mask",
         type=float,
         help="weight of the training-only object-mask loss on early features (default: 1 for the two ConvNeXts "
@@ -587,6 +637,7 @@ def run(args: argparse.Namespace) -> int:
         + (f" --aux-flow {args.aux_flow:g}" if args.aux_flow is not None else "")
         + (f" --aux-align {args.aux_align:g}" if args.aux_align else "")
         + (f" --focus {shlex.quote(args.focus)} --focus-fraction {args.focus_fraction:g}" if args.focus else "")
+        + (" --reverse-pairs" if args.reverse_pairs else "")
         + (f" --init {shlex.quote(args.init)}" if args.init else "")
         + (f" --out {shlex.quote(args.out)}" if args.out else "")
     )
@@ -609,6 +660,7 @@ def run(args: argparse.Namespace) -> int:
         aux_align=args.aux_align,
         focus=[c.strip() for c in args.focus.split(",") if c.strip()],
         focus_fraction=args.focus_fraction,
+        reverse_pairs=args.reverse_pairs,
         init=args.init,
         command=command,
         log=lambda msg: print(msg, flush=True),
