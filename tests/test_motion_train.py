@@ -212,7 +212,8 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
     assert "--focus 'no motion, bouncing' --focus-fraction 0.5" in card
     assert config["training"]["focus"] == ["no motion", "bouncing"] and "50% of the clips" in card
     assert "--reverse-pairs" in card and config["training"]["reverse_pairs"] is True
-    assert config["training"]["clips_seen"] == 2 and "each also played backwards" in card
+    assert config["training"]["clips_seen"] == 2
+    assert "(1 stream clips + the same played backwards) = 2 stream clips" in card
     model = tada.create_model(f"local-dir:{out}")
     assert model.pretrained_cfg.label_set == "motion"
     assert next(model.parameters()).dtype == torch.float32

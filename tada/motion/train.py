@@ -248,8 +248,13 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
         "",
         f"- data: clip stream seed {info['seed']} (fresh clips every step, clip i = "
         f"`generate_clip(clip_seed({info['seed']}, i), clip_label({info['seed']}, i))`), "
-        f"{info['steps_done']} steps x batch {info['batch_size']} = {info['clips_seen']:,} "
-        + ("stream clips, each also played backwards" if info.get("reverse_pairs") else "clips"),
+        f"{info['steps_done']} steps x batch {info['batch_size']}"
+        + (
+            f" ({info['batch_size'] // 2} stream clips + the same played backwards) = "
+            f"{info['clips_seen']:,} stream clips"
+            if info.get("reverse_pairs")
+            else f" = {info['clips_seen']:,} clips"
+        ),
         f"- AdamW lr {info['lr']} weight decay {info['weight_decay']}, warm-up {info['warmup']:.0%} then cosine, "
         f"label smoothing {info['label_smoothing']}, gradient clipping 1.0",
         *(
