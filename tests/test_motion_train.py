@@ -139,6 +139,38 @@ def test_train_refuses_unknown_focus_classes(tmp_path) -> None:
         train("frame2d_motion.tiny_8f", tmp_path, steps=1, focus=["no motion"])
 
 
+def test_focus_from_starts_the_focus_part_way_through(tmp_path, monkeypatch) -> None:
+    import tada.motion.train as train_module
+
+    seen = []
+    real = train_module.make_batch
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("labels"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "make_batch", spy)
+    focus = ["rotating clockwise", "rotating anticlockwise"]
+    train_module.train(
+        "frame2d_motion.tiny_8f",
+        tmp_path,
+        steps=4,
+        batch_size=2,
+        threads=1,
+        focus=focus,
+        focus_fraction=1.0,
+        focus_from=0.5,
+        log=lambda _msg: None,
+    )
+    ids = [CLASSES.index(c) for c in focus]
+    assert seen[:2] == [None, None]  # steps 0 and 1: progress 0 and 0.25, before the focus
+    assert [list(labels) for labels in seen[2:]] == [ids, ids]  # every clip, the two classes in turn
+    card = (tmp_path / "README.md").read_text()
+    assert "from 50% of training on" in card
+    with pytest.raises(ValueError, match="focus-from"):
+        train_module.train("frame2d_motion.tiny_8f", tmp_path, steps=1, focus=focus, focus_fraction=0.5, focus_from=1)
+
+
 def test_ila_alignment_loss_joins_the_step_and_moves_the_point_heads() -> None:
     import copy
 
@@ -198,6 +230,8 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
             "no motion, bouncing",
             "--focus-fraction",
             "0.5",
+            "--focus-from",
+            "0.5",
             "--reverse-pairs",
         ]
     )
@@ -209,7 +243,7 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
     assert config["training"]["seed"] == 3
     card = (out / "README.md").read_text()
     assert "python -m tada train" in card and "seed 3" in card
-    assert "--focus 'no motion, bouncing' --focus-fraction 0.5" in card
+    assert "--focus 'no motion, bouncing' --focus-fraction 0.5 --focus-from 0.5" in card
     assert config["training"]["focus"] == ["no motion", "bouncing"] and "50% of the clips" in card
     assert "--reverse-pairs" in card and config["training"]["reverse_pairs"] is True
     assert config["training"]["clips_seen"] == 2
