@@ -233,6 +233,7 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
             "--focus-from",
             "0.5",
             "--reverse-pairs",
+            "--flush-denormals",
         ]
     )
     assert status == 0
@@ -245,7 +246,8 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
     assert "python -m tada train" in card and "seed 3" in card
     assert "--focus 'no motion, bouncing' --focus-fraction 0.5 --focus-from 0.5" in card
     assert config["training"]["focus"] == ["no motion", "bouncing"] and "50% of the clips" in card
-    assert "--reverse-pairs" in card and config["training"]["reverse_pairs"] is True
+    assert "--reverse-pairs --flush-denormals" in card and config["training"]["reverse_pairs"] is True
+    assert config["training"]["flush_denormals"] is True
     assert config["training"]["clips_seen"] == 2
     assert "(1 stream clips + the same played backwards) = 2 stream clips" in card
     model = tada.create_model(f"local-dir:{out}")

@@ -419,6 +419,7 @@ def train(
     focus_fraction: float = 0.0,
     focus_from: float = 0.0,
     reverse_pairs: bool = False,
+    flush_denormals: bool = False,
     init: str | Path | None = None,
     half: bool | None = None,
     command: str = "",
@@ -447,9 +448,11 @@ def train(
     # Stream clips used per step: with reverse pairs the other half of the batch is their reversals.
     fresh = batch_size // 2 if reverse_pairs else batch_size
     torch.set_num_threads(threads)
-    # Denormal floats (weights or activations drifting towards 0) made ILA steps 4x slower on CPU
-    # (1.58 s vs 0.38 s on a 10-minute checkpoint); flushing them to zero costs nothing measurable.
-    torch.set_flush_denormal(True)
+    if flush_denormals:
+        # Denormal floats (weights or activations drifting towards 0) made ILA steps 4x slower on CPU
+        # (1.58 s vs 0.38 s per step on a 10-minute checkpoint); flushing only zeroes values below ~1e-38.
+        # Off by default so that the shipped weights' commands replay exactly.
+        torch.set_flush_denormal(True)
     torch.manual_seed(seed)
     model = tada.create_model(name)  # random init, seeded
     if aux_align and not hasattr(model, "alignment_losses"):
@@ -497,6 +500,7 @@ def train(
             batch_size=batch_size,
             clips_seen=step * fresh,
             reverse_pairs=reverse_pairs,
+            flush_denormals=flush_denormals,
             lr=lr,
             weight_decay=weight_decay,
             warmup=warmup,
@@ -623,6 +627,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="start the focus at this fraction of training (default 0: from the start)",
     )
     p.add_argument(
+        "--flush-denormals",
+        action="store_true",
+        help="flush denormal floats to zero (an ILA run slowed 4x without it; off by default so that the "
+        "shipped weights' commands replay exactly)",
+    )
+    p.add_argument(
         "--reverse-pairs",
         action="store_true",
         help="half of every batch is the other half played backwards (relabelled): minimal pairs that differ "
@@ -660,6 +670,7 @@ def run(args: argparse.Namespace) -> int:
         + (f" --focus {shlex.quote(args.focus)} --focus-fraction {args.focus_fraction:g}" if args.focus else "")
         + (f" --focus-from {args.focus_from:g}" if args.focus and args.focus_from else "")
         + (" --reverse-pairs" if args.reverse_pairs else "")
+        + (" --flush-denormals" if args.flush_denormals else "")
         + (f" --init {shlex.quote(args.init)}" if args.init else "")
         + (f" --out {shlex.quote(args.out)}" if args.out else "")
     )
@@ -684,6 +695,7 @@ def run(args: argparse.Namespace) -> int:
         focus_fraction=args.focus_fraction,
         focus_from=args.focus_from,
         reverse_pairs=args.reverse_pairs,
+        flush_denormals=args.flush_denormals,
         init=args.init,
         command=command,
         log=lambda msg: print(msg, flush=True),
