@@ -192,6 +192,89 @@ def test_ila_alignment_loss_joins_the_step_and_moves_the_point_heads() -> None:
     assert len(aligned.alignment_losses()) == 2
 
 
+def _ila_small() -> torch.nn.Module:
+    # The real ILA code path at a 4 x 4 token grid and one block: quick to trace.
+    torch.manual_seed(0)
+    return tada.create_model("ila_motion.tiny_8f", image_resolution=16, vision_layers=1)
+
+
+def test_a_compiled_training_step_matches_the_eager_one() -> None:
+    """``--compile``: the object-mask hook, ILA's stored pair tokens and BatchNorm's running statistics all
+    live outside the traced graph; one step must still update the weights exactly as the eager step does.
+    (``aot_eager`` checks the graph capture without needing a C++ compiler; inductor's kernels are torch's.)"""
+    import copy
+
+    eager = _ila_small()
+    compiled = copy.deepcopy(eager)
+    cfg = eager.pretrained_cfg
+    x, y, masks, flow = make_batch(cfg, seed=5, start=0, n=4, masks=True, flow=True, reverse_pairs=True)
+    x = torch.nn.functional.interpolate(x.flatten(0, 1), size=16, mode="bilinear").unflatten(0, x.shape[:2])
+    results = []
+    for model, wrapped in ((eager, eager), (compiled, torch.compile(compiled, backend="aot_eager"))):
+        torch.manual_seed(1)
+        aux = ObjectMaskAux(model, cfg.num_frames, flow=1.0)
+        opt = torch.optim.SGD(list(model.parameters()) + list(aux.parameters()), lr=0.5)
+        loss, _ = train_step(wrapped, opt, x, y, aux=aux, masks=masks, flow=flow, align_weight=1.0)
+        aux.remove()
+        results.append(loss)
+    assert results[0] == pytest.approx(results[1], rel=1e-5)
+    for (name, a), (_, b) in zip(eager.state_dict().items(), compiled.state_dict().items(), strict=True):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-6), name
+    assert any(not torch.equal(a, b) for a, b in zip(eager.state_dict().values(), _ila_small().state_dict().values()))
+
+
+def test_train_with_compile_runs_its_steps_through_the_compiled_model(tmp_path, monkeypatch) -> None:
+    import tada.motion.train as train_module
+
+    compiled = []
+    real = torch.compile
+
+    def spy(model, **kwargs):
+        compiled.append(model)
+        return real(model, backend="aot_eager", **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+    seen = []
+    real_step = train_module.train_step
+
+    def step_spy(model, *args, **kwargs):
+        seen.append(model)
+        return real_step(model, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_step", step_spy)
+    model = train_module.train(
+        "frame2d_motion.tiny_8f", tmp_path, steps=2, batch_size=2, threads=1, compile=True, log=lambda _msg: None
+    )
+    assert compiled == [model] and len(seen) == 2
+    assert all(m is not model and getattr(m, "_orig_mod", None) is model for m in seen)
+    assert json.loads((tmp_path / "config.json").read_text())["training"]["compiled"] is True
+    assert "through `torch.compile`" in (tmp_path / "README.md").read_text()
+
+
+def test_a_second_phase_starts_from_the_first_and_its_card_adds_up_both(tmp_path) -> None:
+    from tada.motion.train import train
+
+    first = train("frame2d_motion.tiny_8f", tmp_path / "a", steps=1, batch_size=2, threads=1, log=lambda _m: None)
+    second = train(
+        "frame2d_motion.tiny_8f",
+        tmp_path / "b",
+        steps=0,
+        batch_size=2,
+        threads=1,
+        init=tmp_path / "a",
+        command="python -m tada train --model frame2d_motion --init a",
+        log=lambda _m: None,
+    )
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # no step taken: the second phase holds the first one's weights
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    phases = [config["training"]["minutes"], config["training"]["initialised_from"]["minutes"]]
+    assert config["training"]["initialised_from"]["steps_done"] == 1
+    card = (tmp_path / "b" / "README.md").read_text()
+    assert "initialised from an earlier run of 1 steps x batch 2" in card
+    assert f"all phases together: {sum(phases):.1f} min wall time" in card
+
+
 def test_train_refuses_the_alignment_loss_for_models_without_ila(tmp_path) -> None:
     from tada.motion.train import train
 

@@ -219,6 +219,15 @@ def _lr_factor(progress: float, warmup: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * p))
 
 
+def _total_minutes(info: dict[str, Any]) -> float:
+    """Wall time of a run and of every earlier phase it was initialised from (the training budget)."""
+    total, phase = 0.0, info
+    while phase:
+        total += float(phase.get("minutes") or 0.0)
+        phase = phase.get("initialised_from")
+    return total
+
+
 def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
     ev = info.get("evaluation") or {}
     lines = [
@@ -307,8 +316,9 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
             if info.get("reverse_pairs")
             else []
         ),
-        f"- {info['threads']} CPU thread(s), {info['minutes']:.1f} min wall time; final running train accuracy "
-        f"{info['train_acc']:.1%}",
+        f"- {info['threads']} CPU thread(s), {info['minutes']:.1f} min wall time"
+        + (" (training steps through `torch.compile`, compilation included)" if info.get("compiled") else "")
+        + f"; final running train accuracy {info['train_acc']:.1%}",
     ]
     prev = info.get("initialised_from")
     while prev:  # every earlier phase, newest first (each one's folder was the next one's --init)
@@ -317,6 +327,8 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
             f"({prev.get('minutes', 0):.1f} min): `{prev.get('command')}`"
         )
         prev = prev.get("initialised_from")
+    if info.get("initialised_from"):
+        lines.append(f"- all phases together: {_total_minutes(info):.1f} min wall time")
     if info.get("weights_dtype") == "float16":
         lines.append("- weights stored as float16 (size budget); they load into a float32 model")
     if ev:
@@ -335,7 +347,13 @@ def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
         if ev.get("point_dist") is not None:
             lines.append(
                 f"- ILA interactive points: mean distance to the object centre {ev['point_dist']:.1f} px "
-                f"(uniformly random points: {ev['random_point_dist']:.1f} px)"
+                f"(uniformly random points: {ev['random_point_dist']:.1f} px"
+                + (
+                    f"; a fixed point at the frame centre: {ev['centre_point_dist']:.1f} px"
+                    if ev.get("centre_point_dist") is not None
+                    else ""
+                )
+                + ")"
             )
     lines += [
         "",
@@ -420,6 +438,7 @@ def train(
     focus_from: float = 0.0,
     reverse_pairs: bool = False,
     flush_denormals: bool = False,
+    compile: bool = False,
     init: str | Path | None = None,
     half: bool | None = None,
     command: str = "",
@@ -430,7 +449,8 @@ def train(
     ``focus``/``focus_fraction``: that fraction of the clips is given to these classes (names), for a
     phase aimed at the classes an earlier phase confused; ``focus_from``: only from that fraction of
     training on (a focus phase inside one run).  ``reverse_pairs``: half of every batch is the
-    other half played backwards (see :func:`make_batch`).
+    other half played backwards (see :func:`make_batch`).  ``compile``: the training steps run through
+    ``torch.compile`` (same maths, fused kernels; the first step pays the compilation).
     """
     import tada
     from tada.motion.generator import CLASSES
@@ -482,6 +502,8 @@ def train(
         [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
     )
     params = sum(p.numel() for p in model.parameters())
+    # The compiled wrapper shares the model's parameters, buffers and hooks; evaluation and saving use `model`.
+    step_model: nn.Module = torch.compile(model) if compile else model
     log(
         f"training {cfg.name}: {params:,} parameters, {steps} steps x {batch_size} clips, seed {seed}, "
         f"{threads} thread(s)" + (f", at most {max_minutes:g} min" if max_minutes else "")
@@ -501,6 +523,7 @@ def train(
             clips_seen=step * fresh,
             reverse_pairs=reverse_pairs,
             flush_denormals=flush_denormals,
+            compiled=compile,
             lr=lr,
             weight_decay=weight_decay,
             warmup=warmup,
@@ -551,7 +574,7 @@ def train(
             reverse_pairs=reverse_pairs,
         )
         loss, acc = train_step(
-            model,
+            step_model,
             optimizer,
             x,
             y,
@@ -633,6 +656,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         "shipped weights' commands replay exactly)",
     )
     p.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the training steps through torch.compile (needs a C++ compiler; ILA: 0.31 s instead of 0.44 s "
+        "per step on 2 threads, after about 80 s of compilation)",
+    )
+    p.add_argument(
         "--reverse-pairs",
         action="store_true",
         help="half of every batch is the other half played backwards (relabelled): minimal pairs that differ "
@@ -671,6 +700,7 @@ def run(args: argparse.Namespace) -> int:
         + (f" --focus-from {args.focus_from:g}" if args.focus and args.focus_from else "")
         + (" --reverse-pairs" if args.reverse_pairs else "")
         + (" --flush-denormals" if args.flush_denormals else "")
+        + (" --compile" if args.compile else "")
         + (f" --init {shlex.quote(args.init)}" if args.init else "")
         + (f" --out {shlex.quote(args.out)}" if args.out else "")
     )
@@ -696,6 +726,7 @@ def run(args: argparse.Namespace) -> int:
         focus_from=args.focus_from,
         reverse_pairs=args.reverse_pairs,
         flush_denormals=args.flush_denormals,
+        compile=args.compile,
         init=args.init,
         command=command,
         log=lambda msg: print(msg, flush=True),
