@@ -30,8 +30,9 @@ _outbound: list[str] = []
 _watch = threading.Event()
 
 
-def _audit(event: str, args: tuple) -> None:
-    # Record every name lookup / connection to a non-loopback host while _watch is set.
+def _audit(event: str, args: tuple, _watch: threading.Event = _watch, _outbound: list[str] = _outbound) -> None:
+    # Record every name lookup / connection to a non-loopback host while _watch is set.  The globals are
+    # bound as defaults: the hook outlives the module, whose globals are None at interpreter shutdown.
     if not _watch.is_set() or event not in ("socket.getaddrinfo", "socket.connect"):
         return
     host = args[0] if event == "socket.getaddrinfo" else args[1]
