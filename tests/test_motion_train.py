@@ -275,6 +275,25 @@ def test_a_second_phase_starts_from_the_first_and_its_card_adds_up_both(tmp_path
     assert f"all phases together: {sum(phases):.1f} min wall time" in card
 
 
+def test_train_command_passes_compile_on_and_names_it_in_the_command(monkeypatch) -> None:
+    import tada.motion.train as train_module
+
+    calls = []
+    monkeypatch.setattr(train_module, "train", lambda name, out, **kwargs: calls.append(kwargs))
+    assert main(["train", "--model", "ila_motion", "--steps", "1", "--compile", "--out", "x"]) == 0
+    assert calls[0]["compile"] is True and " --compile" in calls[0]["command"]
+    assert main(["train", "--model", "ila_motion", "--steps", "1", "--out", "x"]) == 0
+    assert calls[1]["compile"] is False and "--compile" not in calls[1]["command"]
+
+
+def test_compile_without_a_cpp_compiler_is_a_clear_error(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CXX", "no-such-compiler-anywhere")
+    status = main(["train", "--model", "frame2d_motion", "--steps", "1", "--compile", "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert status == 1 and "needs a C++ compiler" in err and "without --compile" in err
+    assert "Traceback" not in err and not (tmp_path / "m").exists()
+
+
 def test_train_refuses_the_alignment_loss_for_models_without_ila(tmp_path) -> None:
     from tada.motion.train import train
 
