@@ -538,7 +538,9 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             with gr.Tab("ILA points", elem_id="tab-points"):
                 gr.Markdown(
                     "ILA predicts, for each pair of neighbouring frames, one point in each frame where the "
-                    "two should be compared, and aligns the frames around them before mixing them.",
+                    "two should be compared, and aligns the frames around them before mixing them. Nothing tells "
+                    "it where the object is: the bundled tiny ILA keeps its points near one spot per layer instead "
+                    "of following the moving shape (README, Evaluation).",
                     elem_classes="tada-note",
                 )
                 with gr.Row():
