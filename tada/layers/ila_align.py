@@ -20,10 +20,18 @@ from torch import nn
 
 from tada.trace import active_trace
 
-__all__ = ["ILAAlign", "aligned_mask", "alignment_loss", "merge_pairs", "DISTURBANCE_OFFSETS", "POINT_SCALE"]
+__all__ = [
+    "ALIGN_HIDDEN",
+    "ILAAlign",
+    "aligned_mask",
+    "alignment_loss",
+    "merge_pairs",
+    "DISTURBANCE_OFFSETS",
+    "POINT_SCALE",
+]
 
 # Interactive-block and point-head widths of every released ILA, whatever its ViT width.
-_HIDDEN = 256
+ALIGN_HIDDEN = 256
 _POINT_HIDDEN = 64
 
 POINT_SCALE = 0.75
@@ -108,7 +116,7 @@ class ILAAlign(nn.Module):
             tiny models trained here, where the fixed 256 would cost most of the compute.
     """
 
-    def __init__(self, width: int, grid: int, patch_size: int, ssv2: bool = False, hidden: int = _HIDDEN):
+    def __init__(self, width: int, grid: int, patch_size: int, ssv2: bool = False, hidden: int = ALIGN_HIDDEN):
         super().__init__()
         if grid < 4:
             raise ValueError(f"ILA needs a patch grid of at least 4x4 (two 2x max-pools), got {grid}x{grid}")

@@ -33,7 +33,7 @@ from torch import nn
 
 from tada.labels import get_labels
 from tada.layers.clip import LayerNorm, QuickGELU, ResidualAttentionBlock, Transformer, embed_patches
-from tada.layers.ila_align import ILAAlign, alignment_loss
+from tada.layers.ila_align import ALIGN_HIDDEN, ILAAlign, alignment_loss
 from tada.models.base import VideoClassifier
 from tada.registry import PretrainedCfg, register_arch_inferrer, register_model, register_pretrained
 from tada.text import CONTEXT_LENGTH, TextFeatureCache, class_texts, tokenize
@@ -81,7 +81,9 @@ class ILABlock(ResidualAttentionBlock):
     Operates on sequence-first tokens ``(L, B*T, D)`` with the frames of a video adjacent (b outer).
     """
 
-    def __init__(self, width: int, heads: int, grid: int, patch_size: int, ssv2: bool = False, align_hidden: int = 256):
+    def __init__(
+        self, width: int, heads: int, grid: int, patch_size: int, ssv2: bool = False, align_hidden: int = ALIGN_HIDDEN
+    ):
         super().__init__(width, heads)
         self.message_fc = nn.Linear(width, width)
         self.message_ln = LayerNorm(width)
@@ -120,7 +122,14 @@ class _ILATransformer(nn.Module):
     """Holds the visual blocks under ``resblocks`` (official key names) and passes T to each."""
 
     def __init__(
-        self, width: int, layers: int, heads: int, grid: int, patch_size: int, ssv2: bool, align_hidden: int = 256
+        self,
+        width: int,
+        layers: int,
+        heads: int,
+        grid: int,
+        patch_size: int,
+        ssv2: bool,
+        align_hidden: int = ALIGN_HIDDEN,
     ):
         super().__init__()
         self.width, self.layers = width, layers
@@ -149,7 +158,7 @@ class ILAVisionTransformer(nn.Module):
         layers: int,
         output_dim: int,
         ssv2: bool = False,
-        align_hidden: int = 256,
+        align_hidden: int = ALIGN_HIDDEN,
     ):
         super().__init__()
         if input_resolution % patch_size:
@@ -299,7 +308,7 @@ class ILA(VideoClassifier):
         mit_layers: int = 1,
         prompts_layers: int = 2,
         prompts_alpha: float = 0.1,
-        align_hidden: int = 256,
+        align_hidden: int = ALIGN_HIDDEN,
     ):
         super().__init__()
         if num_frames < 2:
