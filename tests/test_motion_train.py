@@ -128,6 +128,11 @@ def test_reverse_pairs_are_the_same_clips_played_backwards(name: str) -> None:
     assert torch.allclose(flow[3], torch.from_numpy(expected))
     with pytest.raises(ValueError, match="even"):
         make_batch(cfg, seed=4, start=0, n=3, reverse_pairs=True)
+    # Labels are given per stream clip: n/2 of them with reverse pairs, never silently cut short.
+    _, y = make_batch(cfg, seed=4, start=0, n=4, labels=[1, 5], reverse_pairs=True)
+    assert y.tolist() == [1, 5, REVERSED_LABEL[1], REVERSED_LABEL[5]]
+    with pytest.raises(ValueError, match="needs 2 labels for 4 clips"):
+        make_batch(cfg, seed=4, start=0, n=4, labels=[1, 5, 2, 6], reverse_pairs=True)
 
 
 def test_train_refuses_unknown_focus_classes(tmp_path) -> None:

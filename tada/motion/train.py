@@ -64,7 +64,8 @@ def make_batch(
 ) -> tuple[torch.Tensor, ...]:
     """Clips ``start .. start+n-1`` of stream ``seed`` as a model input (in ``cfg.input_layout``) and labels.
 
-    ``labels`` overrides the stream's classes (see :func:`focus_labels`).
+    ``labels`` overrides the stream's classes (see :func:`focus_labels`): one per stream clip, so ``n/2``
+    with reverse pairs.
     ``reverse_pairs=True`` (``n`` even): clips ``start .. start+n/2-1`` and then the same clips played
     backwards, relabelled (:data:`~tada.motion.generator.REVERSED_LABEL`), with their truth reversed too.
     ``easy=True`` renders the same clips without nuisances (:data:`EASY`), for the curriculum.
@@ -79,6 +80,9 @@ def make_batch(
     if reverse_pairs and n % 2:
         raise ValueError(f"reverse pairs need an even batch size, got {n}")
     m = n // 2 if reverse_pairs else n
+    if labels is not None and len(labels) != m:
+        # With reverse pairs the labels are those of the stream clips; their reversals follow from them.
+        raise ValueError(f"make_batch needs {m} labels for {n} clips{' (reverse pairs)' if reverse_pairs else ''}")
     batch = generate_batch(
         m,
         seed,
@@ -86,7 +90,7 @@ def make_batch(
         num_frames=cfg.num_frames,
         size=cfg.crop_size,
         masks=masks,
-        labels=None if labels is None else list(labels)[:m],
+        labels=None if labels is None else list(labels),
         **kwargs,
     )
     if reverse_pairs:  # time is axis 1 of the frames and of every truth array
