@@ -30,6 +30,7 @@ from torch import nn
 import tada
 from app import gpu
 from tada import hub
+from tada.errors import Cancelled, UserError
 from tada.registry import PretrainedCfg
 from tada.video import Clip, VideoError, VideoLimits, load_clip
 
@@ -56,29 +57,13 @@ BF16_TOLERANCE = 0.01
 TINY_MODEL_PARAMS = 5_000_000
 
 
-class AppError(Exception):
+class AppError(UserError):
     """A problem the user can fix (bad input, model that needs weights); the message says how."""
-
-
-class Cancelled(Exception):
-    """The user pressed Stop; raised from progress callbacks so long work ends early."""
-
-
-#: Exceptions whose message is written for the user (matched by name: some live in optional modules).
-USER_ERRORS = {
-    "AppError",
-    "VideoError",
-    "WeightsUnavailableError",
-    "ModelNotFoundError",
-    "TextTooLongError",
-    "OpenVocabularyUnavailableError",
-    "OutOfVocabularyError",
-}
 
 
 def user_message(exc: BaseException) -> str:
     """The sentence shown to the user for ``exc`` (never a traceback)."""
-    if any(cls.__name__ in USER_ERRORS for cls in type(exc).__mro__):
+    if isinstance(exc, UserError):
         return str(exc).strip() or type(exc).__name__
     if isinstance(exc, Cancelled):
         return "Stopped."

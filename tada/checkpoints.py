@@ -26,6 +26,8 @@ from safetensors.torch import load_file as _load_safetensors
 from safetensors.torch import save_file as _save_safetensors
 from torch import nn
 
+from tada.errors import CheckpointError, CheckpointMismatchError, UnsafeCheckpointError
+
 __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
@@ -36,34 +38,6 @@ __all__ = [
     "load_checkpoint",
     "save_safetensors",
 ]
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file cannot be read or used."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """The file's pickle references something other than tensors, containers and numbers."""
-
-
-class CheckpointMismatchError(CheckpointError):
-    """The checkpoint's keys or shapes do not match the model; the message names them."""
-
-    def __init__(self, missing: list[str], unexpected: list[str], mismatched: list[tuple[str, tuple, tuple]]):
-        self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys: {_preview(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys: {_preview(unexpected)}")
-        if mismatched:
-            shown = [f"{k} (checkpoint {list(a)} vs model {list(b)})" for k, a, b in mismatched]
-            parts.append(f"{len(mismatched)} shape mismatches: {_preview(shown)}")
-        super().__init__("Checkpoint does not match the model: " + "; ".join(parts))
-
-
-def _preview(items: list[str], n: int = 8) -> str:
-    return ", ".join(items[:n]) + (f", ... (+{len(items) - n} more)" if len(items) > n else "")
 
 
 @dataclass

@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tada.errors import UserError
+
 __all__ = ["main", "Command", "EXTERNAL_COMMANDS", "build_parser", "DEFAULT_PREDICT_MODEL"]
 
 #: Commands living in other modules: name -> module path (see the module docstring for the protocol).
@@ -42,7 +44,7 @@ class Command:
     run: Callable[[argparse.Namespace], int | None]
 
 
-class CliError(Exception):
+class CliError(UserError):
     """A user-facing error: printed as one line, exit status 1."""
 
 

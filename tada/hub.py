@@ -46,6 +46,7 @@ from tada.checkpoints import (
     read_checkpoint,
     save_safetensors,
 )
+from tada.errors import ConversionError, WeightsUnavailableError
 from tada.registry import PretrainedCfg
 
 __all__ = [
@@ -85,14 +86,6 @@ HUB_PROBE_TIMEOUT = 3.0
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 _TRUE = {"1", "on", "yes", "true"}
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights cannot be obtained (offline, download failed); the message says what to do."""
-
-
-class ConversionError(ValueError):
-    """An official checkpoint cannot be converted as asked (wrong variant, bad override ...)."""
 
 
 # --- places --------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from tada.errors import ModelNotFoundError
+
 __all__ = [
     "PretrainedCfg",
     "register_model",
@@ -35,13 +37,6 @@ __all__ = [
 
 LOCAL_DIR_PREFIX = "local-dir:"
 HF_HUB_PREFIX = "hf-hub:"
-
-
-class ModelNotFoundError(KeyError):
-    """Raised for an unknown architecture or variant name (the message lists close matches)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; we want it readable
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass

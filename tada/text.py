@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from tada.errors import TextTooLongError
+
 __all__ = [
     "CONTEXT_LENGTH",
     "TextTooLongError",
@@ -28,10 +30,6 @@ __all__ = [
 ]
 
 CONTEXT_LENGTH = 77
-
-
-class TextTooLongError(ValueError):
-    """A text needs more tokens than the text encoder's context holds."""
 
 
 @cache

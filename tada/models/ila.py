@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tada.errors import OpenVocabularyUnavailableError
 from tada.labels import get_labels
 from tada.layers.clip import LayerNorm, QuickGELU, ResidualAttentionBlock, Transformer, embed_patches
 from tada.layers.ila_align import ALIGN_HIDDEN, ILAAlign, alignment_loss
@@ -56,10 +57,6 @@ _R = TypeVar("_R")
 # The official pipeline normalises RGB 0..255 with ImageNet statistics (not CLIP's).
 _MEAN = (123.675, 116.28, 103.53)
 _STD = (58.395, 57.12, 57.375)
-
-
-class OpenVocabularyUnavailableError(RuntimeError):
-    """The model has no text side (ILA's SSv2 form classifies with a linear head)."""
 
 
 def _untraced(fn: Callable[[], _R]) -> _R:

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from tada.errors import OutOfVocabularyError
 from tada.models.frame2d import Frame2D
 from tada.models.ila import ILA, _untraced
 from tada.models.tadaconvnextv2 import TAdaConvNeXtV2
@@ -106,10 +107,6 @@ def _kwargs(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the ILA text side over a remapped vocabulary ---------------------------------------------------------
-
-
-class OutOfVocabularyError(ValueError):
-    """A phrase uses words the bundled tiny ILA has no embedding for."""
 
 
 @cache

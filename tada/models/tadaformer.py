@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tada.errors import FrameCountError
 from tada.layers.clip import LayerNorm, embed_patches, mlp
 from tada.layers.tadaconv import (
     QUICK_GELU_K,
@@ -36,10 +37,6 @@ from tada.registry import PretrainedCfg, register_arch_inferrer, register_model
 from tada.trace import active_trace
 
 __all__ = ["TAdaFormer", "tadaformer_b16", "tadaformer_l14", "infer_tadaformer", "FrameCountError"]
-
-
-class FrameCountError(ValueError):
-    """A clip's frame count differs from the one a TAdaFormer was built (and trained) for."""
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, eps: float) -> torch.Tensor:
