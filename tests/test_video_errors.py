@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from video_matrix import bad_inputs_fixture, matrix_fixture  # noqa: F401  (pytest fixtures)
+from video_matrix import bad_inputs_fixture, make_frame, matrix_fixture, write_clip  # noqa: F401  (pytest fixtures)
 
 from tada.video import ERROR_CODES, VideoError, VideoLimits, probe, read_frames
 from tada.video.info import VideoInfo
@@ -76,3 +76,51 @@ def test_video_error_survives_pickling_and_reads_well():
     back = pickle.loads(pickle.dumps(err))
     assert (back.message, back.code, back.detail) == (err.message, err.code, err.detail)
     assert str(back) == "The clip is 0 frames long." and "no_frames" in repr(back)
+
+
+def test_declared_size_is_refused_before_any_frame_is_decoded(tmp_path, monkeypatch):
+    """A small file can declare a huge picture: refuse it from the codec parameters, decoding nothing."""
+    from tada.video import decode as vdecode
+
+    path = tmp_path / "wide.mp4"
+    write_clip(path, 3, width=640, height=480)
+    decoded = []
+    real = vdecode._decode_tolerant
+    monkeypatch.setattr(vdecode, "_decode_tolerant", lambda *a: decoded.append(1) or real(*a))
+    with pytest.raises(VideoError) as err:
+        vdecode.probe_file(path, VideoLimits(max_pixels=320 * 240))
+    assert err.value.code == "too_high_resolution" and "640x480" in str(err.value)
+    assert decoded == []
+    assert vdecode.probe_file(path).width == 640 and decoded  # within the limit it decodes as usual
+
+
+def test_index_first_mp4_cut_before_its_first_frame_says_so(tmp_path):
+    """The index lists frames whose data lies past the end of the file: "cut off", not "0 frames long"."""
+    write_clip(tmp_path / "full.mp4", 30, options={"g": "10"}, container_options={"movflags": "+faststart"})
+    data = (tmp_path / "full.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: data.index(b"mdat") + 16])  # the index and a few bytes of the first sample
+    for reader in (probe, lambda p: read_frames(p, [0])):
+        with pytest.raises(VideoError) as err:
+            reader(cut)
+        assert err.value.code == "truncated"
+        assert "cut off" in str(err.value) and "no frame can be recovered" in str(err.value)
+
+
+def test_a_second_video_stream_is_mentioned(tmp_path):
+    import av
+
+    path = tmp_path / "two_streams.mkv"
+    with av.open(str(path), "w") as container:
+        streams = [container.add_stream("libx264", rate=25) for _ in range(2)]
+        for s in streams:
+            s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(5):
+            for s in streams:
+                frame = av.VideoFrame.from_ndarray(make_frame(i), format="rgb24")
+                container.mux(s.encode(frame))
+        for s in streams:
+            container.mux(s.encode())
+    info = probe(path)
+    assert info.num_frames == 5
+    assert any("2 video streams" in w and "first" in w for w in info.warnings)

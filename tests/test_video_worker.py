@@ -191,3 +191,69 @@ def test_forked_child_gets_its_own_workers(matrix):
     assert index == 4 and child_worker not in parent_workers
     assert set(get_pool().worker_pids()) == parent_workers  # the parent's workers are untouched and alive
     assert read_index(read_frames(matrix["h264.mp4"].path, [5])[0]) == 5
+
+
+def test_decoder_log_lines_go_to_the_logger_not_stderr(tmp_path, caplog):
+    """FFmpeg/decord print ``[h264 @ 0x...] ...`` to fd 2: a worker's stderr is routed to logging (debug)."""
+    import logging
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from tada.video.worker import DecoderPool\n"
+        "pool = DecoderPool(max_workers=1)\n"
+        "pool.run(os.write, 2, b'[h264 @ 0xdead] error while decoding MB 1 0\\n')\n"
+        "pool.close()\n"
+        "print('done')\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr
+    assert "[h264 @" not in r.stderr  # nothing reaches the terminal
+    pool = DecoderPool(max_workers=1)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="tada.video.decoder"):
+            pool.run(os.write, 2, b"[buffer @ 0xbeef] Error setting option pix_fmt\n")
+            for _ in range(50):  # the forwarding thread logs asynchronously
+                if any("Error setting option" in m for m in caplog.messages):
+                    break
+                time.sleep(0.05)
+        assert any(r.levelno == logging.DEBUG and "[buffer @ 0xbeef]" in r.getMessage() for r in caplog.records)
+    finally:
+        pool.close()
+
+
+def test_worker_ends_with_a_server_stopped_by_sigterm(tmp_path):
+    """SIGTERM runs no atexit: a worker busy in a long call must still end with its app, not run on."""
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import time, sys\n"
+        "from tada.video.worker import DecoderPool\n"
+        "pool = DecoderPool(max_workers=1)\n"
+        "with pool.lease() as w:\n"
+        "    print(w.proc.pid, flush=True)\n"
+        "    w.call(time.sleep, (60,), {}, 120)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(proc.stdout.readline())
+        time.sleep(0.5)  # the worker is now inside its 60-s call
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 5:
+            try:
+                os.kill(worker_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the decoder worker was still running 5 s after its server stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()

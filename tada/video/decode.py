@@ -243,7 +243,7 @@ class _Slots:
 class _PyAVReader:
     """One file opened with PyAV: its packet scan, and frame reading by presentation index."""
 
-    def __init__(self, path: str, file_size: int) -> None:
+    def __init__(self, path: str, file_size: int, limits: VideoLimits | None = None) -> None:
         import av
 
         self.path = path
@@ -273,10 +273,25 @@ class _PyAVReader:
                     "This video's codec is unknown or not supported, so it cannot be decoded.", "unsupported_codec"
                 )
             self.codec = cc.name
+            # The size the codec parameters declare, checked before a frame is decoded: a small file
+            # can declare 15360x15360, and decoding one such frame alone costs ~0.5 GB.
+            (limits or VideoLimits()).check_pixels(int(cc.width or 0), int(cc.height or 0))
             self.average_rate = stream.average_rate
             self.scan = _scan_packets(container, stream, file_size)
+            others = (
+                len(container.streams.video)
+                - 1
+                - sum(1 for s in container.streams.video if s.disposition & _attached_pic_flag())
+            )
         if len(self.scan.pts) == 0:
+            if not self.scan.complete or self.scan.header_frames > 0:
+                # The index lists frames but their data lies past the end of the file.
+                raise VideoError(
+                    "The file is cut off (incomplete upload or recording) and no frame can be recovered.",
+                    "truncated",
+                )
             raise VideoError("The clip is 0 frames long: it holds no picture.", "no_frames")
+        self.extra_video_streams = max(0, others)
         self.index_of_pts = {int(t): i for i, t in enumerate(self.scan.pts)} if self.scan.seekable else {}
         self.width = self.height = 0
         self.rotation = 0
@@ -337,6 +352,9 @@ class _PyAVReader:
             med = float(np.median(d))
             vfr = bool(np.any(np.abs(d - med) > max(0.1 * med, 1.5)))
         warnings: list[str] = []
+        if self.extra_video_streams:
+            n_streams = self.extra_video_streams + 1
+            warnings.append(f"The file holds {n_streams} video streams; only the first one is used.")
         # An MP4/MOV header lists every frame: fewer packets than that means the file was cut.
         expected = s.header_frames - s.discarded if self.container_name.startswith("mov") else 0
         truncated = not s.complete or expected > n
@@ -561,7 +579,7 @@ def _open_reader(path: str, limits: VideoLimits | None, backend: str):
             reader = _DecordReader(path, size)
         else:
             try:
-                reader = _PyAVReader(path, size)
+                reader = _PyAVReader(path, size, limits)
             except VideoError as err:
                 if backend == "pyav" or err.code not in _RETRY_WITH_DECORD:
                     raise

@@ -97,9 +97,17 @@ class VideoLimits:
                 f"{_fmt_seconds(self.max_duration_s)}. Please trim it.",
                 "too_long",
             )
-        if info.width * info.height > self.max_pixels:
+        self.check_pixels(info.width, info.height)
+
+    def check_pixels(self, width: int, height: int) -> None:
+        """Raise ``VideoError('too_high_resolution')`` for frames over ``max_pixels``.
+
+        Called with the size the codec parameters declare before any frame is decoded (one frame of a
+        huge picture costs hundreds of MB), and again with the decoded size.
+        """
+        if width * height > self.max_pixels:
             raise VideoError(
-                f"The video is {info.width}x{info.height} pixels; the largest accepted is "
+                f"The video is {width}x{height} pixels; the largest accepted is "
                 f"{self.max_pixels / 1e6:.1f} megapixels (4K). Please use a smaller version.",
                 "too_high_resolution",
             )

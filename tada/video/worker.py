@@ -21,11 +21,13 @@ their final array: no extra copy on either side.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import pickle
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -34,6 +36,8 @@ from typing import Any
 from tada.video.errors import VideoError
 
 __all__ = ["DecoderPool", "get_pool", "run_isolated", "shutdown", "warm_up"]
+
+logger = logging.getLogger("tada.video.decoder")
 
 _VIDEO_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -96,8 +100,28 @@ def _grow_pipe(fd: int) -> None:
         pass
 
 
+def _exit_with_parent(parent: int, interval_s: float = 0.2) -> None:
+    """End this worker as soon as the app that started it is gone.
+
+    A worker busy in a decode only sees its pipe close when the call returns; an app stopped by SIGTERM
+    runs no ``atexit``, so without this watch a long decode would go on after the server stopped.
+    (``PR_SET_PDEATHSIG`` is not used: it fires when the *thread* that started the worker ends, and
+    Gradio's handler threads come and go.)
+    """
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="tada-parent-watch", daemon=True).start()
+
+
 def _serve(rfd: int, wfd: int) -> None:
     """Worker main loop: receive ``(fn, args, kwargs)``, answer ``(status, payload, buffer sizes)``."""
+    _exit_with_parent(os.getppid())
     rx, tx = Connection(rfd, writable=False), Connection(wfd, readable=False)
     # Pay the imports (numpy, PyAV: ~0.1 s) before saying ready, not in the first call's time limit.
     import av  # noqa: F401
@@ -118,6 +142,21 @@ def _serve(rfd: int, wfd: int) -> None:
         del result
 
 
+def _log_stderr(stream: Any, tail: deque[str]) -> None:
+    """Forward a worker's stderr (FFmpeg's and decord's own log lines) to the Python logger.
+
+    Decoders print lines such as ``[h264 @ 0x...] error while decoding MB`` straight to file
+    descriptor 2; they are for developers, so they go to ``logging`` at debug level, never to a
+    terminal, a CLI's stderr or a page. The last lines are kept for a worker that fails to start.
+    """
+    with stream:
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                tail.append(line)
+                logger.debug("decoder: %s", line)
+
+
 class _Worker:
     """One decoder subprocess and its two pipes."""
 
@@ -125,15 +164,21 @@ class _Worker:
         child_rx, parent_tx = os.pipe()
         parent_rx, child_tx = os.pipe()
         _grow_pipe(parent_rx)
+        self.stderr_tail: deque[str] = deque(maxlen=20)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _BOOTSTRAP, str(child_rx), str(child_tx), _VIDEO_DIR],
                 pass_fds=(child_rx, child_tx),
                 stdin=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
         finally:
             os.close(child_rx)
             os.close(child_tx)
+        self._log_thread = threading.Thread(
+            target=_log_stderr, args=(self.proc.stderr, self.stderr_tail), name="tada-decoder-log", daemon=True
+        )
+        self._log_thread.start()
         self._tx = Connection(parent_tx, readable=False)
         self._rx = Connection(parent_rx, writable=False)
         self.calls = 0
@@ -143,7 +188,9 @@ class _Worker:
             status, self.pid = self._rx.recv()
         except (EOFError, OSError, RuntimeError) as exc:
             self.kill()
-            raise RuntimeError(f"could not start the video decoder process ({exc}); see its stderr above") from None
+            self._log_thread.join(timeout=1.0)  # the last lines it printed
+            said = " | ".join(self.stderr_tail) or "it printed nothing"
+            raise RuntimeError(f"could not start the video decoder process ({exc}): {said}") from None
 
     def alive(self) -> bool:
         return self.proc.poll() is None and not self._rx.closed
