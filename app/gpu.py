@@ -15,6 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
+import tada
+from tada.video import Clip
+
 try:  # the `spaces` package is in requirements.txt; keep the app usable without it
     import spaces
 
@@ -27,7 +30,15 @@ except Exception:  # noqa: BLE001 - any import problem means "not on ZeroGPU"
 
     ZERO_GPU = False
 
-__all__ = ["ZERO_GPU", "bf16_difference", "default_device", "explain", "explain_duration", "forward"]
+__all__ = [
+    "ZERO_GPU",
+    "bf16_difference",
+    "default_device",
+    "explain",
+    "explain_duration",
+    "forward",
+    "forward_with_internals",
+]
 
 
 def default_device() -> str:
@@ -44,6 +55,10 @@ def _forward_duration(*_args: Any, **_kwargs: Any) -> int:
 @_gpu(duration=_forward_duration)
 def forward(model: nn.Module, x: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
     """Logits ``(B, K)`` on the CPU for ``x`` (bf16 autocast when ``precision == "bf16"``)."""
+    return _logits(model, x, device, precision)
+
+
+def _logits(model: nn.Module, x: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
     x = x.to(device, non_blocking=True)
     with torch.inference_mode():
         if precision == "bf16":
@@ -52,6 +67,23 @@ def forward(model: nn.Module, x: torch.Tensor, device: torch.device, precision: 
         else:
             out = model(x)
     return out.float().cpu()
+
+
+@_gpu(duration=_forward_duration)
+def forward_with_internals(
+    model: nn.Module, view: Clip, device: torch.device, precision: str, kind: str
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """:func:`forward` of one view, traced: its logits ``(1, K)`` and the ``kind`` explanation
+    (``"calibration"`` or ``"points"``) built from that same pass, as ``{kind: explanation}``, or
+    ``{kind + "_error": reason}`` for a model without such layers.  The model runs once."""
+    from visualizations.explain import from_trace
+
+    with tada.trace(model) as tr:
+        logits = _logits(model, view.tensor, device, precision)
+    try:
+        return logits, {kind: from_trace(model, view, tr, logits, kind)}
+    except ValueError as exc:  # a model without such layers
+        return logits, {f"{kind}_error": str(exc)}
 
 
 @_gpu(duration=_forward_duration)
@@ -65,16 +97,6 @@ def bf16_difference(model: nn.Module, x: torch.Tensor, device: torch.device) -> 
     return float((p32 - p16).abs().max())
 
 
-#: Rough GPU seconds per method (plus steps for the iterative ones), used to size ZeroGPU slots.
-_BASE_SECONDS = {
-    "integrated_gradients": 10,
-    "smoothgrad": 10,
-    "occlusion": 60,
-    "temporal": 20,
-    "counterfactuals": 15,
-}
-
-
 def explain_duration(
     model: nn.Module,
     view: Any,
@@ -84,9 +106,12 @@ def explain_duration(
     device: Any,
     opts: dict[str, Any],
 ) -> int:
-    """ZeroGPU slot length for one explanation: 15 s, more for iterative methods (capped at 300 s)."""
-    steps = int(opts.get("n_steps", opts.get("nt_samples", 0)) or 0)
-    return int(min(300, _BASE_SECONDS.get(method, 15) + 2 * steps))
+    """ZeroGPU slot length for one explanation: the method's cost in :data:`visualizations.METHODS`
+    (15 s for a name not in it)."""
+    from visualizations import METHODS
+
+    entry = METHODS.get(method)
+    return entry.cost(opts) if entry is not None else 15
 
 
 @_gpu(duration=explain_duration)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -215,24 +214,13 @@ class Sampling:
 
 
 @dataclass
-class ViewClip:
-    """One view of a :class:`tada.video.Clip`: what :func:`visualizations.explain` takes (batch of 1)."""
-
-    tensor: torch.Tensor
-    indices: np.ndarray
-    timestamps: np.ndarray
-    display_frames: list[np.ndarray]
-    crop: str = "centre"
-
-
-@dataclass
 class Analysis:
     """Everything one prediction produced; cached so the tabs reuse it without decoding again."""
 
     model_name: str
     cfg: PretrainedCfg
     clip: Clip
-    view: ViewClip
+    view: Clip  # the main view (clip.main_view()): what the gallery, internals and explanations show
     probs: torch.Tensor  # (K,) averaged over views
     view_probs: torch.Tensor  # (V, K)
     labels: list[str]
@@ -458,9 +446,9 @@ class Service:
             raise AppError("Upload a video (or record one with the webcam, or pick an example) first.")
         if not os.path.isfile(video):
             raise VideoError(f"The file {Path(video).name} does not exist.", code="not_found")
-        if sampling.start is not None and cfg.sampling == "interval" and sampling.views == "single":
-            return load_clip_at(video, cfg, float(sampling.start), self.limits)
-        return load_clip(video, cfg, views=sampling.views, limits=self.limits)
+        # A start applies to the one window of interval sampling; the others cover the whole clip.
+        start = sampling.start if cfg.sampling == "interval" and sampling.views == "single" else None
+        return load_clip(video, cfg, views=sampling.views, limits=self.limits, start=start)
 
     # --- prediction -----------------------------------------------------------------------------
     def analyse(
@@ -475,7 +463,8 @@ class Service:
         """Predict (class probabilities averaged over the requested views); cached per clip and settings.
 
         With ``internals`` the calibration factors (TAdaConv) or interactive points (ILA) of the main
-        view are captured too (once; a cached result without them gets them on demand).
+        view are captured too, from the same forward pass that predicts it (the model runs once per
+        view); a cached result without them gets them on demand.
         """
         sampling = sampling or Sampling()
         if not video:
@@ -486,7 +475,7 @@ class Service:
             if analysis is not None:
                 self._analyses.move_to_end(key)
         if analysis is None:
-            analysis = self._predict(video, cfg, sampling, names, progress)
+            analysis = self._predict(video, cfg, sampling, names, progress, internals)
             with self._lock:
                 self._analyses[key] = analysis
                 while len(self._analyses) > self.max_analyses:
@@ -527,6 +516,7 @@ class Service:
         sampling: Sampling,
         names: tuple[str, ...] | None,
         progress: Progress | None,
+        internals: bool = True,
     ) -> Analysis:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -539,13 +529,23 @@ class Service:
         timings["decode"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         n = clip.num_views
+        main = clip.main_view_index
+        kind = _internals_kind(cfg)
         logits = []
+        found: dict[str, Any] = {}
         with loaded.running() as model:
             _set_class_names(model, names)
             for v in range(n):
                 if progress is not None:
                     progress(0.1 + 0.8 * v / n, f"view {v + 1} of {n}" if n > 1 else "running the model")
-                logits.append(self._forward(model, clip.tensor[v : v + 1], loaded.precision, cfg.num_frames))
+                view = clip.view(v)
+                if internals and v == main:  # one traced pass gives the prediction and the internals
+                    out, found = self._forward(
+                        gpu.forward_with_internals, model, view, loaded.precision, cfg.num_frames, kind
+                    )
+                else:
+                    out = self._forward(gpu.forward, model, view.tensor, loaded.precision, cfg.num_frames)
+                logits.append(out)
             labels = [str(x) for x in model.labels] if hasattr(model, "labels") else []
         view_logits = torch.cat(logits)
         if len(labels) != view_logits.shape[1]:
@@ -556,7 +556,7 @@ class Service:
             model_name=cfg.name,
             cfg=cfg,
             clip=clip,
-            view=main_view(clip),
+            view=clip.view(main),
             probs=view_probs.mean(0),
             view_probs=view_probs,
             labels=labels,
@@ -565,11 +565,16 @@ class Service:
             device=str(self.device),
             precision=loaded.precision,
             timings=timings,
+            internals=found,
         )
 
-    def _forward(self, model: nn.Module, x: torch.Tensor, precision: str, frames: int) -> torch.Tensor:
+    def _forward(
+        self, fn: Callable[..., Any], model: nn.Module, x: Any, precision: str, frames: int, *args: Any
+    ) -> Any:
+        """``fn(model, x, device, precision, *args)`` (a :mod:`app.gpu` forward); a failure on a frame
+        count the model was not tested with is the user's to fix."""
         try:
-            return gpu.forward(model, x, self.device, precision)
+            return fn(model, x, self.device, precision, *args)
         except (ValueError, RuntimeError) as exc:
             tested = tada.get_pretrained_cfg(model.pretrained_cfg.name).num_frames
             if frames != tested and "memory" not in str(exc).lower():
@@ -579,19 +584,22 @@ class Service:
             raise
 
     def _add_internals(self, analysis: Analysis, progress: Progress | None) -> None:
-        """Calibration factors (TAdaConv) or interactive points (ILA) of the main view."""
-        kind = "points" if analysis.family == "ila" else "calibration"
+        """Calibration factors (TAdaConv) or interactive points (ILA) of the main view of a cached
+        prediction made without them (one traced forward pass)."""
         if progress is not None:
             progress(0.92, "reading the model's internals")
         t0 = time.perf_counter()
         loaded = self.get_model(analysis.model_name)
-        found: dict[str, Any] = {}
         with loaded.running() as model:
             _set_class_names(model, analysis.class_names)
-            try:
-                found[kind] = gpu.explain(model, analysis.view, kind, None, None, self.device, {})
-            except ValueError as exc:  # a model without such layers
-                found[f"{kind}_error"] = str(exc)
+            _, found = self._forward(
+                gpu.forward_with_internals,
+                model,
+                analysis.view,
+                loaded.precision,
+                analysis.cfg.num_frames,
+                _internals_kind(analysis.cfg),
+            )
         analysis.timings["internals"] = time.perf_counter() - t0
         analysis.internals = found
 
@@ -630,46 +638,9 @@ def _set_class_names(model: nn.Module, names: tuple[str, ...] | None) -> None:
         model.set_class_names(list(names) if names else None)
 
 
-def main_view(clip: Clip) -> ViewClip:
-    """The view the internals are shown for: clip 0, centre crop."""
-    v = next((i for i, (c, crop) in enumerate(clip.views) if c == 0 and crop in ("centre", "center")), 0)
-    t = int(clip.indices.shape[-1])
-    return ViewClip(
-        tensor=clip.tensor[v : v + 1],
-        indices=np.asarray(clip.indices[0]),
-        timestamps=np.asarray(clip.timestamps[0]),
-        display_frames=list(clip.display_frames[:t]),
-        crop=clip.views[v][1],
-    )
-
-
-def load_clip_at(video: str, cfg: PretrainedCfg, start_s: float, limits: VideoLimits) -> Clip:
-    """Single-view ``"interval"`` clip whose window starts at ``start_s`` seconds (instead of centred)."""
-    from tada.video import VideoTransform, display_frame, probe, read_frames_with_info
-
-    info = probe(video, limits)
-    rate = int(cfg.sampling_rate or 1)
-    tfps = float(cfg.target_fps or 30.0)
-    fps = float(info.fps or tfps)
-    length = int(info.num_frames)
-    clip_len = cfg.num_frames * rate * fps / tfps
-    first = min(max(start_s, 0.0) * fps, max(length - clip_len, 0.0))
-    idx = torch.linspace(first, first + clip_len - 1, cfg.num_frames).clamp(0, length - 1).long().numpy()
-    unique, inverse = np.unique(idx, return_inverse=True)
-    result = read_frames_with_info(video, unique, limits)
-    transform = VideoTransform(cfg, "single")
-    frames = result.frames[inverse]
-    shown = [display_frame(f) for f in result.frames]
-    return Clip(
-        tensor=transform(frames),
-        views=transform.view_layout,
-        indices=idx[None],
-        timestamps=result.timestamps[inverse][None],
-        display_frames=[shown[i] for i in inverse],
-        info=result.info,
-        input_layout=transform.input_layout,
-        warnings=result.warnings,
-    )
+def _internals_kind(cfg: PretrainedCfg) -> str:
+    """What a prediction shows of the model's inside: ILA's points, else TAdaConv's calibration."""
+    return "points" if _family(cfg) == "ila" else "calibration"
 
 
 def bf16_difference(model: nn.Module, device: torch.device) -> float:

@@ -49,15 +49,6 @@ REPO_ROOT = APP_DIR.parent
 MAX_FILE_SIZE = "200mb"  # same as tada.video.VideoLimits.max_bytes
 TEACHING = APP_DIR / "teaching.md"
 
-ATTRIBUTION_METHODS = [
-    ("Integrated gradients", "integrated_gradients"),
-    ("Saliency (plain gradient)", "saliency"),
-    ("SmoothGrad", "smoothgrad"),
-    ("Occlusion (3-D window)", "occlusion"),
-    ("Frame ablation (which frames matter)", "temporal"),
-    ("Grad-CAM", "gradcam"),
-    ("Attention rollout (transformers)", "rollout"),
-]
 CALIBRATION_VIEWS = [
     ("Heatmap of one layer", "heatmap"),
     ("Across depth", "summary"),
@@ -145,7 +136,7 @@ def details_markdown(a: Analysis) -> str:
         f"**Clip** {info.width}×{info.height}, {info.fps:.3g} fps, {_fmt_s(info.duration)}, {info.codec}"
         + (f", rotated {info.rotation}°" if info.rotation else ""),
     ]
-    ts = a.view.timestamps
+    ts = a.view.frame_timestamps
     if cfg.sampling == "interval":
         fps = cfg.target_fps or 30
         how = f"interval sampling: {cfg.num_frames} frames, one every {cfg.sampling_rate} at {fps:g} fps"
@@ -158,7 +149,7 @@ def details_markdown(a: Analysis) -> str:
     crops = sorted({c for _, c in a.clip.views})
     lines.append(
         f"**Views** {n} ({len({c for c, _ in a.clip.views})} clip(s) × {len(crops)} crop(s), scores averaged); "
-        f"internals and attributions use clip 1, {a.view.crop} crop"
+        f"internals and attributions use clip 1, {a.view.views[0][1]} crop"
         if n > 1
         else f"**Views** 1 (centre crop {cfg.crop_size}×{cfg.crop_size} of the short side resized to {cfg.test_scale})"
     )
@@ -175,7 +166,7 @@ def gallery_items(a: Analysis) -> list[tuple[Any, str]]:
     """The exact frames fed to the model (main view), captioned with source index and time."""
     v = a.view
     return [
-        (frame, f"f{int(idx)} · {float(ts):.2f} s") for frame, idx, ts in zip(v.display_frames, v.indices, v.timestamps)
+        (frame, f"f{idx} · {ts:.2f} s") for frame, idx, ts in zip(v.display_frames, v.frame_indices, v.frame_timestamps)
     ]
 
 
@@ -312,15 +303,11 @@ class Handlers:
         progress=gr.Progress(),  # noqa: B008
     ):
         """An attribution map for the target class; progress is shown and Stop ends it early."""
-        from visualizations import figures
+        from visualizations import METHODS, figures
 
         method = method or "integrated_gradients"
-        steps = int(steps or 16)
-        opts: dict[str, Any] = {}
-        if method == "integrated_gradients":
-            opts["n_steps"] = steps
-        elif method == "smoothgrad":
-            opts["nt_samples"] = steps
+        entry = METHODS.get(method)
+        opts: dict[str, Any] = {entry.steps: int(steps or 16)} if entry is not None and entry.steps else {}
         tgt = None if not target or target == PREDICTED else str(target)
 
         def work(p):
@@ -329,7 +316,7 @@ class Handlers:
 
         a, expl = yield from run_cancellable(work, report=lambda f, m: progress(f, desc=m), idle=(gr.skip(), gr.skip()))
         note = (
-            f"**{dict((v, k) for k, v in ATTRIBUTION_METHODS).get(method, method)}** for "
+            f"**{entry.label if entry is not None else method}** for "
             f"“{expl.target_label}” (p = {expl.score:.2f}) on the main view."
         )
         yield figures.attribution_figure(expl, a.view.display_frames), note
@@ -438,6 +425,8 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
         examples: clips for the example gallery, shown with the default model's prediction (default:
             :func:`example_clips`).
     """
+    from visualizations.explain import attribution_methods
+
     service = service or Service()
     h = Handlers(service)
     default = service.default_model()
@@ -550,7 +539,10 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             with gr.Tab("Attributions", elem_id="tab-attr"):
                 with gr.Row():
                     method = gr.Dropdown(
-                        ATTRIBUTION_METHODS, value="integrated_gradients", label="Method", elem_id="attr-method"
+                        [(m.label, m.name) for m in attribution_methods()],
+                        value="integrated_gradients",
+                        label="Method",
+                        elem_id="attr-method",
                     )
                     target = gr.Dropdown([PREDICTED], value=PREDICTED, label="Target class", allow_custom_value=True)
                     steps = gr.Slider(

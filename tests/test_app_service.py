@@ -17,7 +17,7 @@ from app.service import AppError, Cancelled, Sampling, Service, parse_class_name
 from tada import hub
 from tada.motion import generate_clip
 from tada.motion.media import write_mp4
-from tada.video import VideoError, VideoLimits
+from tada.video import VideoError, load_clip
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -101,8 +101,8 @@ def test_analyse_predicts_and_caches(service: Service, model_name: str, motion_c
     assert a.probs.shape == (cfg.num_classes,)
     assert torch.isclose(a.probs.sum(), torch.tensor(1.0), atol=1e-4)
     assert len(a.top(5)) == 5 and a.top(5)[0][1] >= a.top(5)[-1][1]
-    assert len(a.view.indices) == cfg.num_frames == len(a.view.display_frames)
-    assert np.all(np.diff(a.view.timestamps) >= 0)
+    assert len(a.view.frame_indices) == cfg.num_frames == len(a.view.display_frames)
+    assert np.all(np.diff(a.view.frame_timestamps) >= 0)
     assert "calibration" in a.internals  # the bundled model is a TAdaConvNeXtV2
     assert len(a.internals["calibration"].layers) > 0
     t0 = time.perf_counter()
@@ -123,7 +123,7 @@ def test_frames_override_and_views(service: Service, model_name: str, motion_cli
     path, _ = motion_clip
     cfg = tada.get_pretrained_cfg(model_name)
     a = service.analyse(str(path), model_name, Sampling(frames=cfg.num_frames // 2), internals=False)
-    assert len(a.view.indices) == cfg.num_frames // 2
+    assert len(a.view.frame_indices) == cfg.num_frames // 2
     multi = service.analyse(str(path), model_name, Sampling(views="official"), internals=False)
     assert multi.view_probs.shape[0] == cfg.num_clips * cfg.num_crops == multi.clip.num_views
     assert torch.allclose(multi.probs, multi.view_probs.mean(0))
@@ -133,19 +133,60 @@ def test_frames_override_and_views(service: Service, model_name: str, motion_cli
         service.effective_cfg("ila_b16.k400_8f", Sampling(frames=4))
 
 
-def test_start_and_stride_for_interval_sampling(tmp_path: Path) -> None:
+def test_start_and_stride_for_interval_sampling(service: Service, tmp_path: Path) -> None:
+    """The service hands the user's start and stride to the video layer (tada.video.load_clip)."""
     frames = np.zeros((90, 32, 48, 3), np.uint8)
     frames[:, :, :, 0] = np.arange(90, dtype=np.uint8)[:, None, None] * 2  # frame number in the red channel
     path = write_mp4(frames, tmp_path / "ramp.mp4", fps=30, scale=1)
     cfg = tada.get_pretrained_cfg("tadaconvnextv2_tiny.k400_16f").replace(
         num_frames=4, sampling_rate=3, test_scale=32, crop_size=32
     )
-    clip = svc.load_clip_at(str(path), cfg, start_s=1.0, limits=VideoLimits())
+    clip = service.load_clip(str(path), cfg, Sampling(start=1.0))
     # official interval protocol: a window of 4 x 3 frames from frame 30, linspace over it
     assert clip.indices[0].tolist() == [30, 33, 37, 41]
     assert clip.timestamps[0][0] == pytest.approx(1.0, abs=0.01)
-    late = svc.load_clip_at(str(path), cfg, start_s=100.0, limits=VideoLimits())
+    late = service.load_clip(str(path), cfg, Sampling(start=100.0))
     assert late.indices[0][-1] == 89  # clamped to the end of the video
+    assert service.load_clip(str(path), cfg, Sampling()).indices[0].tolist() == [39, 42, 46, 50]  # centred
+    # multi-view (and segment / uniform) sampling covers the whole clip: the start does not apply
+    multi = service.load_clip(str(path), cfg, Sampling(start=1.0, views="official"))
+    assert multi.indices.tolist() == load_clip(str(path), cfg, views="official").indices.tolist()
+    strided = service.effective_cfg(cfg.name, Sampling(stride=5))
+    assert strided.sampling_rate == 5
+
+
+def test_single_view_predict_with_internals_runs_the_model_once(model_name: str, motion_clip) -> None:
+    """One prediction of one view with its internals is one forward pass: the calibration factors
+    come from the traced pass that predicts (issue #16)."""
+    fresh = Service(device="cpu")
+    model = fresh.get_model(model_name).model  # loading (and any precision check) is not counted
+    calls = []
+    handle = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        a = fresh.analyse(str(motion_clip[0]), model_name, internals=True)
+    finally:
+        handle.remove()
+    assert len(calls) == 1
+    cal = a.internals["calibration"]
+    assert len(cal.layers) > 0 and cal.target == int(a.probs.argmax())
+    assert cal.frame_indices == a.view.frame_indices
+    # The same factors as a separate explain() of that view (fp32 on a CPU: identical numbers).
+    from visualizations import explain
+
+    again = explain(model, a.view, "calibration")
+    assert [la.name for la in again.layers] == [la.name for la in cal.layers]
+    for x, y in zip(again.layers, cal.layers):
+        np.testing.assert_allclose(x.factors, y.factors, rtol=1e-5, atol=1e-6)
+    # A cached prediction made without internals gets them with one more pass, not two.
+    b = fresh.analyse(str(motion_clip[0]), model_name, Sampling(frames=4), internals=False)
+    assert not b.internals
+    calls.clear()
+    handle = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        b2 = fresh.analyse(str(motion_clip[0]), model_name, Sampling(frames=4), internals=True)
+    finally:
+        handle.remove()
+    assert b2 is b and len(calls) == 1 and len(b.internals["calibration"].layers) > 0
 
 
 def test_bad_files_give_readable_errors(service: Service, model_name: str, tmp_path: Path) -> None:
@@ -172,7 +213,7 @@ def test_model_without_weights_says_how_to_get_them(service: Service, motion_cli
 def test_explain_methods_on_the_cached_prediction(service: Service, model_name: str, motion_clip) -> None:
     a = service.analyse(str(motion_clip[0]), model_name)
     e = service.explain(a, "gradcam")
-    assert e.heatmaps.shape[0] == len(a.view.indices)
+    assert e.heatmaps.shape[0] == len(a.view.frame_indices)
     cf = service.explain(a, "counterfactuals")
     assert cf.original.predicted_label == a.top(1)[0][0]
     with pytest.raises(AppError, match="Unknown method"):

@@ -90,6 +90,41 @@ def test_ila_layout_and_protocol(matrix):
     assert official.views[:3] == [(0, "start"), (0, "end"), (0, "centre")]
 
 
+def test_interval_window_from_a_start_time(matrix):
+    """A start in seconds moves the one interval window (the rest of the protocol as official)."""
+    spec = matrix["h264_60fps.mp4"]  # 48 frames at 60 fps
+    cfg = tada_interval(num_frames=4, sampling_rate=2)  # window 4 x 2 frames at 30 fps = 16 at 60 fps
+    clip = load_clip(spec.path, cfg, start=0.25)
+    expected = sample_indices(48, 60.0, cfg, start_time=0.25)
+    assert expected.tolist() == [15, 20, 25, 30]
+    assert clip.indices[0].tolist() == expected.tolist()
+    assert [read_index(f) for f in clip.display_frames] == expected.tolist()
+    np.testing.assert_allclose(clip.timestamps[0], expected / 60.0, atol=1e-6)
+    torch.testing.assert_close(clip.tensor, VideoTransform(cfg)(read_frames(spec.path, expected)))
+    with pytest.raises(ValueError, match="start time"):
+        load_clip(spec.path, tadaformer_segment(), start=0.25)
+
+
+def test_one_view_of_a_multi_view_clip(matrix):
+    """``Clip.view`` is one row with its own clip's frames; ``main_view`` is clip 0, centre crop."""
+    spec = matrix["vp9.webm"]
+    cfg = tadaformer_segment()
+    clip = load_clip(spec.path, cfg, views="official")
+    assert clip.main_view_index == 1  # rows: (0, start), (0, centre), (0, end), (1, start) ...
+    main = clip.main_view()
+    assert main.num_views == 1 and main.views == [(0, "centre")] and main.num_frames == 8
+    torch.testing.assert_close(main.tensor, clip.tensor[1:2])
+    assert main.frame_indices == clip.indices[0].tolist()
+    assert [read_index(f) for f in main.display_frames] == main.frame_indices
+    later = clip.view(5)  # clip 1, end crop
+    assert later.views == [(0, "end")] and later.frame_indices == clip.indices[1].tolist()
+    assert later.frame_timestamps == pytest.approx(clip.timestamps[1].tolist())
+    assert [read_index(f) for f in later.display_frames] == clip.indices[1].tolist()
+    assert later.info is clip.info and later.input_layout == "BCTHW"
+    ila = load_clip(spec.path, ila_uniform())
+    assert ila.time_dim == 1 and ila.num_frames == 8 and ila.view(0).tensor.shape == (1, 8, 3, 32, 32)
+
+
 def test_short_clips_repeat_frames(matrix):
     for name in ["one_frame.mp4", "three_frames.mp4"]:
         clip = load_clip(matrix[name].path, tada_interval(num_frames=8))

@@ -99,6 +99,32 @@ def test_explicit_arguments_override_cfg_and_errors():
         sample_indices(300, 30.0, cfg(sampling_rate=None))
 
 
+def test_interval_with_a_start_time():
+    # 4 frames every 3 at 30 fps: window 12 frames; start 1 s = frame 30, linspace(30, 41, 4) truncated.
+    c = cfg(num_frames=4, sampling_rate=3)
+    assert sample_indices(90, 30.0, c, start_time=1.0).tolist() == [30, 33, 37, 41]
+    # At 15 fps the window covers 6 source frames and 1 s is frame 15: linspace(15, 20, 4).
+    assert sample_indices(90, 15.0, c, start_time=1.0).tolist() == [15, 16, 18, 20]
+    # Too late a start moves back so the window ends on the last frame; a negative one starts at 0.
+    assert sample_indices(90, 30.0, c, start_time=100.0).tolist() == [78, 81, 85, 89]
+    assert sample_indices(90, 30.0, c, start_time=-5.0).tolist() == [0, 3, 7, 11]
+    # A window longer than the video starts at 0 whatever the start (and repeats the last frame).
+    assert sample_indices(8, 30.0, c, start_time=2.0).tolist() == [0, 3, 7, 7]
+    # The start the official protocol would choose gives the official (centred) indices.
+    assert sample_indices(90, 30.0, c, start_time=39 / 30).tolist() == sample_indices(90, 30.0, c).tolist()
+    assert sample_indices(90, 30.0, cfg(num_frames=1), start_time=2.0).tolist() == [60]
+    assert sample_clips(90, 30.0, c, start_time=1.0).tolist() == [[30, 33, 37, 41]]
+
+
+def test_start_time_only_for_one_interval_clip():
+    with pytest.raises(ValueError, match="start time"):
+        sample_indices(90, 30.0, cfg(sampling="segment"), start_time=1.0)
+    with pytest.raises(ValueError, match="start time"):
+        sample_indices(90, 30.0, cfg(), clip_index=0, num_clips=2, start_time=1.0)
+    with pytest.raises(ValueError, match="start time"):
+        sample_clips(90, 30.0, cfg(), num_clips=2, start_time=1.0)
+
+
 # -- line-by-line transcription of the official loops, used as a second reference -------------------
 
 

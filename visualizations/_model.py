@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from tada.video import Clip
+
 __all__ = [
-    "ClipInput",
     "as_clip_input",
     "forward_logits",
     "input_layout",
     "label_of",
-    "move_time",
     "positions_to_frames",
     "resolve_target",
     "temporal_positions",
@@ -37,45 +36,15 @@ def time_dim(model: nn.Module) -> int:
     return 1 if input_layout(model) == "BTCHW" else 2
 
 
-def channel_dim(model: nn.Module) -> int:
-    """Index of the colour-channel axis of the model's 5-D input."""
-    return 2 if input_layout(model) == "BTCHW" else 1
-
-
-@dataclass
-class ClipInput:
-    """The model tensor (1, ..., in the model layout) plus whatever the clip says about its frames."""
-
-    tensor: torch.Tensor
-    time_dim: int = 2
-    frame_indices: list[int] | None = None
-    timestamps: list[float] | None = None
-    display_frames: list[np.ndarray] | None = None
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.tensor.shape[self.time_dim])
-
-
-def _as_list(value: Any) -> list | None:
-    """Per-frame values as a list; a (clips, T) array (a multi-clip :class:`tada.video.Clip`) gives
-    its first clip, the one a batch-of-1 tensor is taken from."""
-    if value is None:
-        return None
-    arr = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
-    if arr.ndim > 1:
-        arr = arr.reshape(-1, arr.shape[-1])[0]
-    return arr.tolist()
-
-
-def as_clip_input(model: nn.Module, clip: Any) -> ClipInput:
-    """Accept a :class:`tada.video.Clip` (anything with ``.tensor``) or a tensor (with or without batch)."""
-    meta = None if isinstance(clip, torch.Tensor) else clip  # a tensor's .indices is a method, not frames
-    tensor = getattr(clip, "tensor", clip)
-    if not isinstance(tensor, torch.Tensor):
+def as_clip_input(model: nn.Module, clip: Any) -> Clip:
+    """One view ready for an explainer: a :class:`tada.video.Clip` of one view (its frame indices,
+    timestamps and display frames kept) or a bare tensor (with or without batch), as float32 on the
+    model's device, in the model's layout."""
+    if isinstance(clip, torch.Tensor):
+        clip = Clip.from_tensor(clip, input_layout(model))
+    elif not isinstance(clip, Clip):
         raise TypeError(f"expected a Clip or a tensor, got {type(clip).__name__}")
-    if tensor.dim() == 4:
-        tensor = tensor.unsqueeze(0)
+    tensor = clip.tensor
     if tensor.dim() != 5:
         raise ValueError(f"expected a 5-D clip tensor in the model layout, got shape {tuple(tensor.shape)}")
     if tensor.shape[0] != 1:
@@ -84,13 +53,7 @@ def as_clip_input(model: nn.Module, clip: Any) -> ClipInput:
     tensor = tensor.detach().float()
     if param is not None:
         tensor = tensor.to(param.device)
-    return ClipInput(
-        tensor=tensor,
-        time_dim=time_dim(model),
-        frame_indices=[int(i) for i in _as_list(getattr(meta, "indices", None)) or []] or None,
-        timestamps=[float(t) for t in _as_list(getattr(meta, "timestamps", None)) or []] or None,
-        display_frames=list(getattr(meta, "display_frames", None) or []) or None,
-    )
+    return replace(clip, tensor=tensor, input_layout=input_layout(model))
 
 
 def forward_logits(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -176,12 +139,6 @@ def positions_to_frames(values: np.ndarray, cover: Sequence[Sequence[int]], num_
     return out / count.reshape(-1, *([1] * (values.ndim - 1)))
 
 
-def move_time(x: torch.Tensor, model: nn.Module, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """Apply ``fn`` to a (B, T, ...) view of ``x`` and return it in the model layout again."""
-    dim = time_dim(model)
-    return fn(x.movedim(dim, 1)).movedim(1, dim)
-
-
 #: Input elements per batch in the attribution loops: big enough that tiny models run in one or two
 #: batches, small enough that a 16 x 224 x 224 clip goes one copy at a time through forward + backward.
 BATCH_BUDGET = 4_000_000
@@ -196,7 +153,3 @@ def auto_batch(x: torch.Tensor, cap: int, requested: int | None = None, budget: 
         return max(1, int(requested))
     per = max(1, x[0].numel())
     return int(max(1, min(cap, budget // per)))
-
-
-def is_square(n: int) -> bool:
-    return n > 0 and math.isqrt(n) ** 2 == n

@@ -9,10 +9,12 @@ import torch
 from torch import nn
 
 import tada
+from tada.trace import Trace
+from tada.video import Clip
 from visualizations._model import as_clip_input, forward_logits, label_of, resolve_target
 from visualizations.explanation import CalibrationExplanation, CalibrationLayer
 
-__all__ = ["calibration_explanation", "conv_of_router", "base_kernels"]
+__all__ = ["base_kernels", "calibration_explanation", "calibration_from_trace", "conv_of_router"]
 
 # Routing-function path -> calibrated-conv path: ``...dwconv_rf`` -> ``...dwconv`` (TAdaConvNeXtV2),
 # ``...b_rf`` -> ``...b`` (TAda2D), ``...tadaconv.rf_func`` -> ``...tadaconv`` (TAdaFormer, internal routing).
@@ -71,6 +73,19 @@ def calibration_explanation(
     ci = as_clip_input(model, clip)
     with torch.no_grad(), tada.trace(model) as tr:
         logits = forward_logits(model)(ci.tensor)
+    return calibration_from_trace(model, ci, tr, logits, target, batch_index)
+
+
+def calibration_from_trace(
+    model: nn.Module,
+    clip: Clip,
+    tr: Trace,
+    logits: torch.Tensor,
+    target: int | str | None = None,
+    batch_index: int = 0,
+) -> CalibrationExplanation:
+    """The calibration explanation of a forward pass already traced (``logits`` are its output), so
+    that a prediction and its internals come from one run of the model."""
     if not tr.calibration:
         raise ValueError("this model records no calibration factors (it has no TAdaConv layers)")
     modules = dict(model.named_modules())
@@ -102,10 +117,10 @@ def calibration_explanation(
     index = resolve_target(model, logits, target)
     return CalibrationExplanation(
         layers=layers,
-        num_input_frames=ci.num_frames,
+        num_input_frames=clip.num_frames,
         target=index,
         target_label=label_of(model, index),
-        frame_indices=ci.frame_indices,
-        timestamps=ci.timestamps,
+        frame_indices=clip.frame_indices,
+        timestamps=clip.frame_timestamps,
         meta={"identity_note": "1 = the model adds +1 to the routing output; 0 = raw routing output"},
     )

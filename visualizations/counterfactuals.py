@@ -95,6 +95,6 @@ def counterfactuals(
         variants=result,
         k=k,
         frame_indices=ci.frame_indices,
-        timestamps=ci.timestamps,
+        timestamps=ci.frame_timestamps,
         meta={"followed_class": ref, "followed_label": label_of(model, ref), "seed": seed},
     )

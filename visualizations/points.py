@@ -9,10 +9,12 @@ import torch
 from torch import nn
 
 import tada
+from tada.trace import Trace
+from tada.video import Clip
 from visualizations._model import as_clip_input, forward_logits, label_of, resolve_target
 from visualizations.explanation import PointsExplanation, PointsLayer
 
-__all__ = ["points_explanation"]
+__all__ = ["points_explanation", "points_from_trace"]
 
 
 def points_explanation(
@@ -22,6 +24,18 @@ def points_explanation(
     ci = as_clip_input(model, clip)
     with torch.no_grad(), tada.trace(model) as tr:
         logits = forward_logits(model)(ci.tensor)
+    return points_from_trace(model, ci, tr, logits, target, batch_index)
+
+
+def points_from_trace(
+    model: nn.Module,
+    clip: Clip,
+    tr: Trace,
+    logits: torch.Tensor,
+    target: int | str | None = None,
+    batch_index: int = 0,
+) -> PointsExplanation:
+    """The points explanation of a forward pass already traced (``logits`` are its output)."""
     if not tr.points:
         raise ValueError("this model records no interactive points (it has no ILA modules)")
     layers = [
@@ -37,11 +51,11 @@ def points_explanation(
     index = resolve_target(model, logits, target)
     return PointsExplanation(
         layers=layers,
-        input_size=int(ci.tensor.shape[-1]),
-        num_frames=ci.num_frames,
+        input_size=int(clip.tensor.shape[-1]),
+        num_frames=clip.num_frames,
         target=index,
         target_label=label_of(model, index),
-        frame_indices=ci.frame_indices,
-        timestamps=ci.timestamps,
+        frame_indices=clip.frame_indices,
+        timestamps=clip.frame_timestamps,
         meta={"convention": "x = column, y = row, pixels of the model input crop (0 = left/top edge)"},
     )

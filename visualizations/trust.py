@@ -196,6 +196,6 @@ def deletion_curve(
         auc=float(np.trapezoid(ranked, fractions)),
         random_auc=float(np.trapezoid(random_curve, fractions)),
         frame_indices=ci.frame_indices,
-        timestamps=ci.timestamps,
+        timestamps=ci.frame_timestamps,
         meta={"cell_px": cell, "cells": int(n), "baseline": baseline, "seed": seed},
     )

@@ -8,7 +8,7 @@ small display images.  :func:`average_view_scores` fuses the predictions of seve
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,34 +26,90 @@ __all__ = ["Clip", "load_clip", "average_view_scores", "display_frame"]
 
 @dataclass
 class Clip:
-    """A video ready for a model, and the frames behind it.
+    """A video ready for a model, and the frames behind it; also one view of it (:meth:`view`).
 
     Attributes:
         tensor: float32 model input, one row per view: ``(V, C, T, S, S)`` for ``"BCTHW"`` models,
             ``(V, T, C, S, S)`` for ILA (``"BTCHW"``).  Pass it as the batch.
         views: ``(clip index, crop name)`` for each row of ``tensor`` (clip-major).
-        indices: ``(num_clips, T)`` source frame index of each input frame.
-        timestamps: ``(num_clips, T)`` seconds from the first frame of the source.
+        indices: ``(num_clips, T)`` source frame index of each input frame (None for a bare tensor).
+        timestamps: ``(num_clips, T)`` seconds from the first frame of the source (None for a bare tensor).
         display_frames: uint8 ``(h, w, 3)`` images of the sampled frames as a person should see them
             (upright, whole picture, short side at most ``display_size``), in the order of
             ``indices.ravel()``.
-        info: the source video (fps, duration, resolution, codec ...).
+        info: the source video (fps, duration, resolution, codec ...); None for a bare tensor.
         input_layout: ``"BCTHW"`` or ``"BTCHW"``.
         warnings: things worth telling the user (damaged frames replaced, file cut off ...).
     """
 
     tensor: torch.Tensor
-    views: list[tuple[int, str]]
-    indices: np.ndarray
-    timestamps: np.ndarray
-    display_frames: list[np.ndarray]
-    info: VideoInfo
-    input_layout: str
+    views: list[tuple[int, str]] = field(default_factory=lambda: [(0, "centre")])
+    indices: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    display_frames: list[np.ndarray] = field(default_factory=list)
+    info: VideoInfo | None = None
+    input_layout: str = "BCTHW"
     warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_tensor(cls, tensor: torch.Tensor, input_layout: str = "BCTHW") -> Clip:
+        """A clip of a bare model input: 5-D in ``input_layout``, or 4-D for one view."""
+        if tensor.dim() == 4:
+            tensor = tensor.unsqueeze(0)
+        if tensor.dim() != 5:
+            raise ValueError(f"expected a 5-D clip tensor in the model layout, got shape {tuple(tensor.shape)}")
+        return cls(tensor=tensor, views=[(0, "centre")] * int(tensor.shape[0]), input_layout=input_layout)
 
     @property
     def num_views(self) -> int:
         return int(self.tensor.shape[0])
+
+    @property
+    def time_dim(self) -> int:
+        """Index of the time axis of ``tensor``."""
+        return 1 if self.input_layout.upper() == "BTCHW" else 2
+
+    @property
+    def num_frames(self) -> int:
+        """Frames of one view (T)."""
+        return int(self.tensor.shape[self.time_dim])
+
+    @property
+    def frame_indices(self) -> list[int] | None:
+        """Source frame index of each input frame of the first clip (the only one of a view)."""
+        if self.indices is None:
+            return None
+        return [int(i) for i in np.asarray(self.indices).reshape(-1, self.num_frames)[0]]
+
+    @property
+    def frame_timestamps(self) -> list[float] | None:
+        """Seconds of each input frame of the first clip (the only one of a view)."""
+        if self.timestamps is None:
+            return None
+        return [float(t) for t in np.asarray(self.timestamps).reshape(-1, self.num_frames)[0]]
+
+    @property
+    def main_view_index(self) -> int:
+        """The view explanations and internals are shown for: clip 0, centre crop (else view 0)."""
+        return next((i for i, (c, crop) in enumerate(self.views) if c == 0 and crop in ("centre", "center")), 0)
+
+    def view(self, v: int) -> Clip:
+        """View ``v`` alone (batch of 1) with its own clip's indices, timestamps and display frames."""
+        c, crop = self.views[v]
+        t = self.num_frames
+        rows = slice(c, c + 1)
+        return replace(
+            self,
+            tensor=self.tensor[v : v + 1],
+            views=[(0, crop)],
+            indices=None if self.indices is None else np.asarray(self.indices)[rows],
+            timestamps=None if self.timestamps is None else np.asarray(self.timestamps)[rows],
+            display_frames=list(self.display_frames[c * t : (c + 1) * t]),
+        )
+
+    def main_view(self) -> Clip:
+        """:meth:`view` of :attr:`main_view_index`."""
+        return self.view(self.main_view_index)
 
     def average(self, logits: torch.Tensor) -> torch.Tensor:
         """Class probabilities over this clip's views (see :func:`average_view_scores`)."""
@@ -93,6 +149,7 @@ def load_clip(
     *,
     display_size: int = 256,
     backend: str = "auto",
+    start: float | None = None,
 ) -> Clip:
     """Read a video file the way a model was tested.
 
@@ -105,6 +162,8 @@ def load_clip(
         limits: upload limits (size, duration, resolution, decode time); defaults to ``VideoLimits()``.
         display_size: largest short side of ``Clip.display_frames``.
         backend: decoder, ``"auto"``, ``"pyav"`` or ``"decord"``.
+        start: seconds where the window starts instead of the centre (``"interval"`` sampling, one
+            view; see :func:`~tada.video.sampling.sample_indices`).
 
     Raises:
         VideoError: the file cannot be used; ``str(err)`` explains why in plain words.
@@ -122,7 +181,7 @@ def load_clip(
     # only one clip's full-resolution frames are ever held (a 4K source has 25 MB per frame).
     with get_pool().lease() as worker:
         info: VideoInfo = worker.call(decode.probe_file, (path, limits, backend), {}, timeout)
-        indices = sample_clips(info.num_frames, info.fps, transform.cfg, transform.num_clips)
+        indices = sample_clips(info.num_frames, info.fps, transform.cfg, transform.num_clips, start_time=start)
         for clip_indices in indices:
             unique, inverse = np.unique(clip_indices, return_inverse=True)
             result = worker.call(decode.read_file, (path, unique, limits, backend), {}, timeout)

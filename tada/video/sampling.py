@@ -24,6 +24,11 @@ Three protocols, chosen by a pretrained config's ``sampling`` field:
 
 ``num_frames == 1`` under ``"interval"`` is random in the official code; here it is the window
 position's first frame (the middle of the video for one clip).
+
+A chosen start (``start_time``, seconds; one ``"interval"`` clip only) replaces the centred window
+start by ``start_time * fps``, kept so that the window ends inside the video when it fits; the rest
+of the protocol (window length, linspace, clamping) is unchanged.  Segment and uniform sampling
+always cover the whole video, so they take no start.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ def sample_indices(
     target_fps: float | None = None,
     clip_index: int = 0,
     num_clips: int = 1,
+    start_time: float | None = None,
 ) -> np.ndarray:
     """Frame indices (int64, length ``num_frames``) of clip ``clip_index`` of ``num_clips``.
 
@@ -67,6 +73,7 @@ def sample_indices(
         cfg: any object with ``num_frames``, ``sampling``, ``sampling_rate``, ``target_fps``
             (a ``tada.registry.PretrainedCfg``); explicit keyword arguments override it.
         clip_index, num_clips: which temporal clip of a multi-clip protocol.
+        start_time: seconds where the window starts instead of the centre (``"interval"``, one clip).
     """
     length = int(num_video_frames)
     if length < 1:
@@ -77,12 +84,15 @@ def sample_indices(
         raise ValueError("num_frames must be >= 1")
     if not 0 <= clip_index < num_clips:
         raise ValueError(f"clip_index must be in [0, {num_clips}), got {clip_index}")
+    if start_time is not None and (sampling != "interval" or num_clips != 1):
+        raise ValueError("a start time applies to one clip of interval sampling only")
     if sampling == "interval":
         rate = _param("sampling_rate", sampling_rate, cfg)
         if rate is None:
             raise ValueError("interval sampling needs a sampling_rate")
         tfps = float(_param("target_fps", target_fps, cfg, 30.0))
-        return _interval(length, float(fps) if fps else tfps, clip_index, num_clips, num_frames, int(rate), tfps)
+        fps = float(fps) if fps else tfps
+        return _interval(length, fps, clip_index, num_clips, num_frames, int(rate), tfps, start_time)
     if sampling == "segment":
         return _segment(length, clip_index, num_clips, num_frames)
     if sampling == "uniform":
@@ -92,22 +102,41 @@ def sample_indices(
     raise ValueError(f"unknown sampling {sampling!r}; expected one of {SAMPLING_PROTOCOLS}")
 
 
-def sample_clips(num_video_frames: int, fps: float | None, cfg: Any, num_clips: int = 1) -> np.ndarray:
-    """Indices of every clip of a protocol, shape ``(num_clips, num_frames)``."""
+def sample_clips(
+    num_video_frames: int, fps: float | None, cfg: Any, num_clips: int = 1, start_time: float | None = None
+) -> np.ndarray:
+    """Indices of every clip of a protocol, shape ``(num_clips, num_frames)`` (``start_time``: see
+    :func:`sample_indices`)."""
     return np.stack(
-        [sample_indices(num_video_frames, fps, cfg, clip_index=c, num_clips=num_clips) for c in range(num_clips)]
+        [
+            sample_indices(num_video_frames, fps, cfg, clip_index=c, num_clips=num_clips, start_time=start_time)
+            for c in range(num_clips)
+        ]
     )
 
 
-def _interval(length: int, fps: float, clip_idx: int, num_clips: int, num_frames: int, rate: int, tfps: float):
+def _interval(
+    length: int,
+    fps: float,
+    clip_idx: int,
+    num_clips: int,
+    num_frames: int,
+    rate: int,
+    tfps: float,
+    start_time: float | None = None,
+) -> np.ndarray:
     if num_frames == 1:
         max_idx = max(length - 1, 0)
         start = max_idx / 2 if num_clips == 1 else max_idx * clip_idx / num_clips
+        if start_time is not None:
+            start = min(max(start_time, 0.0) * fps, max_idx)
         return np.asarray([min(int(start), length - 1)], dtype=np.int64)
     # Same operation order as the official code (Python floats, then a float32 linspace).
     clip_length = num_frames * rate * fps / tfps
     max_idx = max(length - clip_length, 0)
     start = max_idx / 2 if num_clips == 1 else max_idx * clip_idx / num_clips
+    if start_time is not None:  # the user's start, moved back so the window still fits when it can
+        start = min(max(start_time, 0.0) * fps, max_idx)
     end = start + clip_length - 1
     index = torch.linspace(start, end, num_frames)
     return torch.clamp(index, 0, length - 1).long().numpy()

@@ -9,21 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from visualizations.explain import METHODS
 from visualizations.explanation import AttributionExplanation
 from visualizations.figures._common import add_frame_image, finish, frame_labels, heatmap_on_frame
 from visualizations.overlay import DIVERGING, SEQUENTIAL, Placement, overlay_colorscale, placement, shared_range
 
-__all__ = ["attribution_figure", "METHOD_TITLES"]
-
-METHOD_TITLES = {
-    "integrated_gradients": ("Integrated Gradients", "Σ |attribution| in the frame"),
-    "saliency": ("Saliency (|gradient|)", "Σ |gradient| in the frame"),
-    "smoothgrad": ("SmoothGrad", "Σ mean |gradient| in the frame"),
-    "occlusion": ("Occlusion", "mean logit drop when occluded"),
-    "temporal": ("Frame ablation", "logit drop when the frame is removed"),
-    "gradcam": ("Grad-CAM", "Σ Grad-CAM in the frame"),
-    "rollout": ("Attention rollout", "frame weight"),
-}
+__all__ = ["attribution_figure"]
 
 
 def _frames_for(expl: AttributionExplanation, frames: Sequence[np.ndarray] | None) -> Sequence[np.ndarray] | None:
@@ -49,7 +40,8 @@ def attribution_figure(
     labels = frame_labels(t_all, expl.frame_indices, expl.timestamps)
     cols = max(1, min(max_cols, len(show)))
     rows = math.ceil(len(show) / cols)
-    name, curve_title = METHOD_TITLES.get(expl.method, (expl.method, "importance"))
+    method = METHODS.get(expl.method)
+    name, curve_title = (method.title, method.curve) if method else (expl.method, "importance")
     specs = [[{} for _ in range(cols)] for _ in range(rows)] + [[{"colspan": cols}] + [None] * (cols - 1)]
     fig = make_subplots(
         rows=rows + 1,

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visualizations._model import ClipInput, time_dim
+from tada.video import Clip
+from visualizations._model import time_dim
 
 __all__ = ["MethodResult", "to_frame_maps", "resize_maps", "per_frame_sum"]
 
@@ -57,5 +58,5 @@ def per_frame_sum(maps: np.ndarray) -> np.ndarray:
     return maps.reshape(maps.shape[0], -1).sum(1).astype(np.float32)
 
 
-def input_hw(clip: ClipInput) -> tuple[int, int]:
+def input_hw(clip: Clip) -> tuple[int, int]:
     return int(clip.tensor.shape[-2]), int(clip.tensor.shape[-1])

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from visualizations._model import ClipInput, Progress, counting, forward_logits, positions_to_frames, temporal_positions
+from tada.video import Clip
+from visualizations._model import Progress, counting, forward_logits, positions_to_frames, temporal_positions
 from visualizations.methods._common import MethodResult, input_hw, per_frame_sum, resize_maps
 
 __all__ = ["attribute", "default_layer", "layer_candidates", "fold"]
@@ -103,7 +104,7 @@ def _is_transformer_block(module: nn.Module) -> bool:
     return isinstance(getattr(module, "attn", None), nn.MultiheadAttention)
 
 
-def layer_candidates(model: nn.Module, clip: ClipInput | None = None) -> list[str]:
+def layer_candidates(model: nn.Module, clip: Clip | None = None) -> list[str]:
     """Layers suitable for Grad-CAM, in forward order.
 
     CNN families: each stage's output (``backbone.stages.2``). Transformer blocks: each block's *input*,
@@ -121,7 +122,7 @@ def layer_candidates(model: nn.Module, clip: ClipInput | None = None) -> list[st
     return [name for name, grid in _grids(model, clip, [n for n in modules if n]).items() if min(grid[-2:]) >= 2]
 
 
-def _grids(model: nn.Module, clip: ClipInput, layers: list[str]) -> dict[str, tuple[int, ...]]:
+def _grids(model: nn.Module, clip: Clip, layers: list[str]) -> dict[str, tuple[int, ...]]:
     """Folded (B, C, T', h, w) shape of each layer that gives a map, in the order the forward pass meets them."""
     modules = dict(model.named_modules())
     shapes: dict[str, tuple[int, ...]] = {}
@@ -146,7 +147,7 @@ def _grids(model: nn.Module, clip: ClipInput, layers: list[str]) -> dict[str, tu
     return shapes
 
 
-def default_layer(model: nn.Module, clip: ClipInput | None = None, min_grid: int = 7) -> str:
+def default_layer(model: nn.Module, clip: Clip | None = None, min_grid: int = 7) -> str:
     """Transformers: the input of the last block. CNNs: the last stage, unless its map is coarser than
     ``min_grid`` cells on a side (small inputs): then the last stage with at least that many (or the
     finest one there is), since a 1x1 or 2x2 map cannot say where anything is."""
@@ -166,7 +167,7 @@ def default_layer(model: nn.Module, clip: ClipInput | None = None, min_grid: int
 _DEFAULTS: weakref.WeakKeyDictionary[nn.Module, dict[tuple, str]] = weakref.WeakKeyDictionary()
 
 
-def _pick(model: nn.Module, clip: ClipInput, cands: list[str], min_grid: int) -> str:
+def _pick(model: nn.Module, clip: Clip, cands: list[str], min_grid: int) -> str:
     grids = _grids(model, clip, cands)
     sides = {name: min(shape[-2:]) for name, shape in grids.items()}
     if not sides:
@@ -177,7 +178,7 @@ def _pick(model: nn.Module, clip: ClipInput, cands: list[str], min_grid: int) ->
 
 def attribute(
     model: nn.Module,
-    clip: ClipInput,
+    clip: Clip,
     target: int,
     progress: Progress | None = None,
     layer: str | None = None,

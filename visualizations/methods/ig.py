@@ -7,7 +7,8 @@ import math
 import torch
 from torch import nn
 
-from visualizations._model import ClipInput, Progress, auto_batch, counting, forward_logits
+from tada.video import Clip
+from visualizations._model import Progress, auto_batch, counting, forward_logits
 from visualizations.methods._common import MethodResult, per_frame_sum, to_frame_maps
 
 __all__ = ["attribute", "make_baseline"]
@@ -34,7 +35,7 @@ def make_baseline(model: nn.Module, x: torch.Tensor, baseline: str | float | tor
 
 def attribute(
     model: nn.Module,
-    clip: ClipInput,
+    clip: Clip,
     target: int,
     progress: Progress | None = None,
     n_steps: int = 32,

@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
+from tada.video import Clip
 from visualizations._model import (
     NO_GRAD_BATCH_BUDGET,
-    ClipInput,
     Progress,
     auto_batch,
     counting,
@@ -26,7 +26,7 @@ INPUT_BUDGET = 24_000_000
 
 def attribute(
     model: nn.Module,
-    clip: ClipInput,
+    clip: Clip,
     target: int,
     progress: Progress | None = None,
     window_frames: int = 2,

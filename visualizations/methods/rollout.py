@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 import tada
-from visualizations._model import ClipInput, Progress, forward_logits, positions_to_frames, temporal_positions
+from tada.video import Clip
+from visualizations._model import Progress, forward_logits, positions_to_frames, temporal_positions
 from visualizations.methods._common import MethodResult, input_hw, resize_maps
 
 __all__ = ["attribute", "rollout"]
@@ -52,7 +53,7 @@ def _spatial_and_temporal(trace: tada.Trace, frames: int) -> tuple[list[torch.Te
 
 def attribute(
     model: nn.Module,
-    clip: ClipInput,
+    clip: Clip,
     target: int,
     progress: Progress | None = None,
     head_fusion: str = "mean",

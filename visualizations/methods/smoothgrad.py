@@ -7,7 +7,8 @@ import math
 import torch
 from torch import nn
 
-from visualizations._model import ClipInput, Progress, auto_batch, counting, forward_logits
+from tada.video import Clip
+from visualizations._model import Progress, auto_batch, counting, forward_logits
 from visualizations.methods._common import MethodResult, per_frame_sum, to_frame_maps
 
 __all__ = ["attribute", "saliency"]
@@ -15,7 +16,7 @@ __all__ = ["attribute", "saliency"]
 
 def attribute(
     model: nn.Module,
-    clip: ClipInput,
+    clip: Clip,
     target: int,
     progress: Progress | None = None,
     nt_samples: int = 8,
@@ -53,7 +54,7 @@ def attribute(
     )
 
 
-def saliency(model: nn.Module, clip: ClipInput, target: int, progress: Progress | None = None) -> MethodResult:
+def saliency(model: nn.Module, clip: Clip, target: int, progress: Progress | None = None) -> MethodResult:
     """Plain gradient magnitude (Simonyan et al. 2014), one backward pass."""
     from captum.attr import Saliency
 

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from tada.video import Clip
 from visualizations._model import (
     NO_GRAD_BATCH_BUDGET,
-    ClipInput,
     Progress,
     auto_batch,
     counting,
@@ -24,7 +24,7 @@ __all__ = ["attribute"]
 
 def attribute(
     model: nn.Module,
-    clip: ClipInput,
+    clip: Clip,
     target: int,
     progress: Progress | None = None,
     baseline: float = 0.0,
