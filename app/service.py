@@ -122,7 +122,9 @@ def model_info(name: str) -> ModelInfo:
     ssv2 = bool(cfg.model_kwargs.get("ssv2"))
     reported = ""
     if cfg.reported_top1 is not None:
-        reported = f"{cfg.reported_top1:.1f}% top-1" + (f" ({cfg.reported_views} views)" if cfg.reported_views else "")
+        reported = f"{cfg.reported_top1:.1f}% top-1" + (
+            f" ({cfg.reported_views} views)" if cfg.reported_views not in (None, "", "1x1") else ""
+        )
     return ModelInfo(
         name=cfg.name,
         architecture=cfg.architecture,

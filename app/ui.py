@@ -39,6 +39,7 @@ from app.service import (
     model_info,
     user_message,
 )
+from tada.errors import WeightsUnavailableError
 
 __all__ = ["build_demo", "create_app", "launch_kwargs", "example_clips", "MAX_FILE_SIZE", "Handlers"]
 
@@ -62,6 +63,22 @@ LAST_LAYER = "last layer"
 CSS = """
 #pred-label {min-height: 220px}
 .tada-note {font-size: 0.9em; opacity: 0.85}
+/* Figures never spill out of their box: a figure wider than a phone scrolls inside it. */
+#cal-plot, #points-plot, #attr-plot, #cf-plot {max-width: 100%; overflow-x: auto !important}
+#cal-plot .js-plotly-plot, #points-plot .js-plotly-plot, #attr-plot .js-plotly-plot, #cf-plot .js-plotly-plot
+  {max-width: none}
+/* Frame captions stay inside their own tile (wrapping, smaller) instead of running into the next one. */
+#frames .caption-label {max-width: calc(100% - 6px); white-space: normal; overflow-wrap: anywhere;
+  font-size: 11px; line-height: 1.25; opacity: 0.85}
+/* Disabled fields look disabled. */
+input:disabled, textarea:disabled {opacity: 0.55; cursor: not-allowed; background: var(--background-fill-secondary)}
+label:has(textarea:disabled) span, label:has(input:disabled) span {opacity: 0.6}
+@media (max-width: 640px) {
+  /* 4 frames a row on a phone, every row shown (the desktop strip of 8 would show 3 and scroll). */
+  #frames .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr)) !important}
+  #frames .grid-wrap {height: auto !important; max-height: none !important}
+  #frames .caption-label {font-size: 10px}
+}
 """
 
 
@@ -71,6 +88,16 @@ CSS = """
 def _as_gr_error(exc: BaseException, what: str) -> gr.Error:
     if isinstance(exc, gr.Error):
         return exc
+    if isinstance(exc, WeightsUnavailableError):
+        # The full instructions (commands, paths) are in the status panel under the model picker; a
+        # toast is too narrow for them and cut them mid-command.
+        log.info("user error while %s: %s", what, exc)
+        first = str(exc).split(". ")[0].rstrip(".")
+        return gr.Error(
+            f"{first}. The panel under the model picker (or get_weights in /models) says how to get them.",
+            title=f"Could not finish {what}",
+            print_exception=False,
+        )
     message = user_message(exc)
     if message.startswith("Something went wrong"):
         log.error("error while %s", what, exc_info=(type(exc), exc, exc.__traceback__))
@@ -132,6 +159,7 @@ def details_markdown(a: Analysis) -> str:
     info = a.clip.info
     cfg = a.cfg
     lines = [
+        *([note] if (note := domain_note(cfg)) else []),
         f"**Model** `{a.model_name}` · {a.device} · {a.precision}",
         f"**Clip** {info.width}×{info.height}, {info.fps:.3g} fps, {_fmt_s(info.duration)}, {info.codec}"
         + (f", rotated {info.rotation}°" if info.rotation else ""),
@@ -157,9 +185,39 @@ def details_markdown(a: Analysis) -> str:
         lines.append(f"**Class phrases** {len(a.class_names)} (open vocabulary)")
     t = a.timings
     lines.append("**Time** " + " · ".join(f"{k} {_fmt_s(v)}" for k, v in t.items() if k != "load" or v > 0.05))
-    for w in a.clip.warnings:
+    for w in [*a.clip.warnings, *sampling_warnings(a)]:
         lines.append(f"⚠️ {w}")
     return "\n\n".join(lines)
+
+
+def sampling_warnings(a: Analysis) -> list[str]:
+    """What the sampling did that a user would not guess: a clip too short for the model's frames is
+    padded by repeating frames, so the model sees a partly frozen clip."""
+    idx = [int(i) for i in a.view.indices]
+    unique = sorted(set(idx))
+    if len(unique) == len(idx):
+        return []
+    repeated = [f"f{i} ×{idx.count(i)}" for i in unique if idx.count(i) > 1]
+    return [
+        f"The clip gives only {len(unique)} distinct frame(s) for the {len(idx)} this model takes, so frames "
+        f"are repeated ({', '.join(repeated[:4])}{' …' if len(repeated) > 4 else ''}): motion looks frozen to "
+        "the model and its prediction means little. Use a longer clip."
+    ]
+
+
+def domain_note(cfg: Any) -> str:
+    """A plain sentence for models trained on a narrow task (the bundled synthetic-motion models): they
+    force any clip into their few classes, so a confident label on a natural clip means nothing."""
+    if cfg.label_set != "motion":
+        return ""
+    from tada.labels import get_labels
+
+    n = len(get_labels("motion"))
+    return (
+        f"ℹ️ This model was trained only on synthetic clips of one moving shape: it knows just {n} motion "
+        "classes (moving left/right/up/down, rotating, growing …) and puts every clip into one of them, "
+        "so on a natural clip its label and confidence say little."
+    )
 
 
 def gallery_items(a: Analysis) -> list[tuple[Any, str]]:
@@ -212,6 +270,8 @@ def points_figure(a: Analysis, view: str = "pairs", layer: str | None = None) ->
 
 def _sampling(frames: Any, views: Any, start: Any, stride: Any) -> Sampling:
     def num(x: Any) -> float | None:
+        if isinstance(x, str):
+            x = x.strip()
         if x is None or x == "":
             return None
         try:
@@ -234,36 +294,48 @@ class Handlers:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    # inputs shared by every compute endpoint
+    # Inputs shared by every compute endpoint.  Every one but the clip defaults to None (a default in
+    # the signature is what makes gradio_client treat a parameter as optional): no model = the app's
+    # default model, empty sampling fields = the model's own protocol.
     def _analysis(self, video, model, classes, frames, views, start, stride, progress=None) -> Analysis:
+        model = model or self.service.default_model()
         if not model:
             raise AppError("Pick a model first.")
         return self.service.analyse(video, model, _sampling(frames, views, start, stride), classes, progress)
 
-    def predict(self, video, model, classes, frames, views, start, stride, progress=gr.Progress()):  # noqa: B008
+    def predict(
+        self,
+        video,
+        model=None,
+        classes=None,
+        frames=None,
+        views=None,
+        start=None,
+        stride=None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
         """Top-5, frames, details, calibration and points figures."""
         t0 = time.perf_counter()
         skip = (gr.skip(),) * 5
+        # Clear the previous result first: if this run fails or is stopped, nothing on the page shows
+        # an old result as if it were this one.
+        yield (None,) * 5
         a = yield from run_cancellable(
             lambda p: self._analysis(video, model, classes, frames, views, start, stride, p),
             report=lambda f, m: progress(f, desc=m),
             idle=skip,
         )
         t1 = time.perf_counter()
+        for w in sampling_warnings(a):
+            gr.Warning(w, title="Short clip")
         out = (top5(a), gallery_items(a), details_markdown(a), calibration_figure(a), points_figure(a))
         log.info("predict %s: analysis %.3f s, figures %.3f s", a.model_name, t1 - t0, time.perf_counter() - t1)
         yield out
 
-    def example(self, video):
-        """The default model's prediction with its own sampling (what a cached example shows); the last
-        output puts that model in the picker, so the page always says which model made the result."""
-        model = self.service.default_model()
-        a = self._analysis(video, model, None, None, "single", None, None)
-        return top5(a), gallery_items(a), details_markdown(a), calibration_figure(a), points_figure(a), model
-
-    def after_predict(self, video, model, classes, frames, views, start, stride):
+    def after_predict(self, video, model=None, classes=None, frames=None, views=None, start=None, stride=None):
         """Refresh the layer and target pickers from the cached prediction (UI only)."""
         try:
+            model = model or self.service.default_model()
             a = self.service.peek(video, model, _sampling(frames, views, start, stride), classes) if model else None
         except Exception:  # noqa: BLE001 - the prediction itself already reported the problem
             a = None
@@ -280,26 +352,30 @@ class Handlers:
             gr.update(choices=targets, value=PREDICTED),
         )
 
-    def calibration(self, video, model, classes, frames, views, start, stride, view, layer):
+    def calibration(
+        self, video, model=None, classes=None, frames=None, views=None, start=None, stride=None, view=None, layer=None
+    ):
         a = self._analysis(video, model, classes, frames, views, start, stride)
         return calibration_figure(a, view or "heatmap", layer)
 
-    def ila_points(self, video, model, classes, frames, views, start, stride, view, layer):
+    def ila_points(
+        self, video, model=None, classes=None, frames=None, views=None, start=None, stride=None, view=None, layer=None
+    ):
         a = self._analysis(video, model, classes, frames, views, start, stride)
         return points_figure(a, view or "pairs", layer)
 
     def attributions(
         self,
         video,
-        model,
-        classes,
-        frames,
-        views,
-        start,
-        stride,
-        method,
-        target,
-        steps,
+        model=None,
+        classes=None,
+        frames=None,
+        views=None,
+        start=None,
+        stride=None,
+        method=None,
+        target=None,
+        steps=None,
         progress=gr.Progress(),  # noqa: B008
     ):
         """An attribution map for the target class; progress is shown and Stop ends it early."""
@@ -314,6 +390,7 @@ class Handlers:
             a = self._analysis(video, model, classes, frames, views, start, stride, p)
             return a, self.service.explain(a, method, tgt, progress=p, **opts)
 
+        yield None, ""  # an old map must not stay under a failed or stopped run
         a, expl = yield from run_cancellable(work, report=lambda f, m: progress(f, desc=m), idle=(gr.skip(), gr.skip()))
         note = (
             f"**{entry.label if entry is not None else method}** for "
@@ -321,8 +398,20 @@ class Handlers:
         )
         yield figures.attribution_figure(expl, a.view.display_frames), note
 
-    def counterfactuals(self, video, model, classes, frames, views, start, stride, progress=gr.Progress()):  # noqa: B008
+    def counterfactuals(
+        self,
+        video,
+        model=None,
+        classes=None,
+        frames=None,
+        views=None,
+        start=None,
+        stride=None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
         from visualizations import figures
+
+        yield None, ""
 
         def work(p):
             a = self._analysis(video, model, classes, frames, views, start, stride, p)
@@ -335,6 +424,14 @@ class Handlers:
             lines.append(f"- *{v.name}* ({v.description}): {v.predicted_label} — {verdict}")
         return_fig = figures.counterfactual_figure(result)
         yield return_fig, "\n".join(lines)
+
+    @staticmethod
+    def stopped(current: str | None, what: str) -> str:
+        """The note left by Stop: a run clears its panel when it starts, so an empty panel means a run was
+        under way (a finished result is left alone)."""
+        if current and current.strip():
+            return gr.skip()
+        return f"**Stopped.** The {what} was stopped before it finished; press the button again to rerun it."
 
     @staticmethod
     def new_clip(n_outputs: int) -> tuple[Any, ...]:
@@ -356,6 +453,7 @@ class Handlers:
                 "label_set": i.label_set,
                 "open_vocabulary": i.open_vocabulary,
                 "reported": i.reported,
+                "get_weights": "" if i.available else how_to_get_weights(i.name),
             }
             for i in self.service.catalogue()
         ]
@@ -365,18 +463,46 @@ class Handlers:
         if not model:
             return (gr.skip(),) * 6
         info = model_info(model)
+        f, st, sd = sampling_fields(info)
         return (
             model_status_markdown(info),
             gr.update(visible=info.open_vocabulary),
-            gr.update(value=None, placeholder=f"{info.num_frames} (the model's own)", interactive=info.family != "ila"),
-            gr.update(choices=_view_choices(info), value="single"),
-            gr.update(interactive=info.sampling == "interval", value=None),
-            gr.update(interactive=info.sampling == "interval", value=info.sampling_rate),
+            gr.update(value="", **f),
+            gr.update(choices=_view_choices(info), value="single", visible=info.num_views > 1),
+            gr.update(value="", **st),
+            gr.update(value="", **sd),
         )
 
 
 def _view_choices(info: ModelInfo) -> list[tuple[str, str]]:
+    # A model tested on one view has no multi-view protocol to offer ("official multi-view (1 views)").
+    if info.num_views <= 1:
+        return [("single view", "single")]
     return [("single view", "single"), (f"official multi-view ({info.num_views} views)", "official")]
+
+
+def sampling_fields(info: ModelInfo | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Placeholder, label and interactivity of the Frames, Start and Stride fields for a model.  The
+    fields are empty by default and the placeholder says what empty means; a field that does not apply
+    to the model's sampling is disabled (and says why)."""
+    if info is None:
+        none = {"placeholder": "", "interactive": False}
+        return none, dict(none), dict(none)
+    interval = info.sampling == "interval"
+    frames = {
+        "placeholder": f"{info.num_frames} (the model's own)",
+        "interactive": info.family != "ila",
+        "label": "Frames" if info.family != "ila" else "Frames (fixed for ILA)",
+    }
+    start = {
+        "placeholder": "centred" if interval else f"whole clip ({info.sampling} sampling)",
+        "interactive": interval,
+    }
+    stride = {
+        "placeholder": f"{info.sampling_rate} (the model's own)" if interval else f"n/a ({info.sampling} sampling)",
+        "interactive": interval,
+    }
+    return frames, start, stride
 
 
 def model_status_markdown(info: ModelInfo) -> str:
@@ -422,7 +548,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
 
     Args:
         service: the shared service (a new one when None).
-        examples: clips for the example gallery, shown with the default model's prediction (default:
+        examples: clips for the example gallery; a click runs the chosen model on one (default:
             :func:`example_clips`).
     """
     from visualizations.explain import attribution_methods
@@ -465,33 +591,23 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                     visible=bool(info0 and info0.open_vocabulary),
                     elem_id="classes",
                 )
-                with gr.Accordion("Sampling", open=False):
+                f0, st0, sd0 = sampling_fields(info0)
+                with gr.Accordion("Sampling", open=False, elem_id="sampling"):
+                    # Text fields, not gr.Number: a Number shows an empty value as 0 (and as invalid below
+                    # its minimum), where empty here means "the model's own".
                     with gr.Row():
-                        frames = gr.Number(
-                            value=None,
-                            precision=0,
-                            minimum=2,
-                            maximum=64,
-                            label="Frames",
-                            placeholder=f"{info0.num_frames} (the model's own)" if info0 else "the model's own",
-                            interactive=bool(info0 and info0.family != "ila"),
-                        )
+                        frames = gr.Textbox(**{"label": "Frames", **f0}, max_lines=1, elem_id="frames-field")
                         views = gr.Radio(
                             _view_choices(info0) if info0 else [("single view", "single")],
                             value="single",
                             label="Views",
+                            visible=bool(info0 and info0.num_views > 1),
+                            elem_id="views-field",
                         )
                     with gr.Row():
-                        start = gr.Number(
-                            value=None,
-                            label="Start (s; empty = centred)",
-                            interactive=bool(info0 and info0.sampling == "interval"),
-                        )
-                        stride = gr.Number(
-                            value=info0.sampling_rate if info0 else None,
-                            precision=0,
-                            label="Stride (frames at 30 fps)",
-                            interactive=bool(info0 and info0.sampling == "interval"),
+                        start = gr.Textbox(label="Start (s)", max_lines=1, elem_id="start-field", **st0)
+                        stride = gr.Textbox(
+                            label="Stride (frames at 30 fps)", max_lines=1, elem_id="stride-field", **sd0
                         )
                     gr.Markdown(
                         "Start and stride apply to interval sampling (TAda2D, TAdaConvNeXtV2 on Kinetics); "
@@ -513,7 +629,8 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             elem_id="frames",
         )
         common = [video, model, classes, frames, views, start, stride]
-        with gr.Tabs():
+        # Tabs wrap onto a second row on a phone instead of hiding behind a "…" menu.
+        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
             with gr.Tab("Calibration", elem_id="tab-calibration"):
                 gr.Markdown(
                     "TAdaConv multiplies one shared kernel by a factor per channel **and per frame**. "
@@ -582,9 +699,16 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             api_visibility="private",
             queue=False,
         )
-        stop.click(None, cancels=[pred], queue=False, api_visibility="private")
-        # upload / clear / stop_recording, not .change: an example fills the video too, and its cached
-        # results must stay.
+        stop.click(
+            lambda cur: h.stopped(cur, "prediction"),
+            details,
+            details,
+            cancels=[pred],
+            queue=False,
+            api_visibility="private",
+        )
+        # upload / clear / stop_recording, not .change: an example fills the video too, and its own
+        # prediction (started by the click) must stay.
         stale = [*outputs, attr_plot, attr_note, cf_plot, cf_note]
         for event in (video.upload, video.clear, video.stop_recording):
             event(lambda: h.new_clip(len(stale)), None, stale, api_visibility="private", queue=False)
@@ -606,7 +730,14 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             api_name="attributions",
             concurrency_id="compute",
         )
-        attr_stop.click(None, cancels=[attr], queue=False, api_visibility="private")
+        attr_stop.click(
+            lambda cur: h.stopped(cur, "attribution"),
+            attr_note,
+            attr_note,
+            cancels=[attr],
+            queue=False,
+            api_visibility="private",
+        )
         cf_run.click(
             guarded("the counterfactuals")(h.counterfactuals),
             inputs=common,
@@ -628,19 +759,36 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                 ex = gr.Examples(
                     examples=[[str(e)] for e in examples],
                     inputs=[video],
-                    outputs=[*outputs, model],
-                    fn=guarded("the example")(h.example),
-                    cache_examples=True,
-                    cache_mode="lazy",
                     examples_per_page=8,
                     example_labels=[example_label(Path(e)) for e in examples],
-                    label=f"Examples with {default} (results are cached after the first click)",
+                    label="Examples (run with the chosen model)",
                     api_visibility="private",
                 )
-            if ex.cache_event is not None:
-                ex.cache_event.then(
-                    h.after_predict, inputs=common, outputs=[cal_layer, pts_layer, target], api_visibility="private"
-                )
+            # A click fills the clip, then runs the chosen model on it (not a cached result of the
+            # default model, which reset the picker); the service caches predictions, so a second click
+            # on the same example and model is immediate.
+            ex_pred = ex.load_input_event.then(
+                guarded("the prediction")(h.predict),
+                inputs=common,
+                outputs=outputs,
+                api_visibility="private",
+                concurrency_id="compute",
+            )
+            ex_pred.success(
+                h.after_predict,
+                inputs=common,
+                outputs=[cal_layer, pts_layer, target],
+                api_visibility="private",
+                queue=False,
+            )
+            ex.load_input_event.then(
+                lambda: h.new_clip(len(stale) - len(outputs)),
+                None,
+                stale[len(outputs) :],
+                api_visibility="private",
+                queue=False,
+            )
+            stop.click(None, cancels=[ex_pred], queue=False, api_visibility="private")
     return demo
 
 

@@ -180,3 +180,124 @@ def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
     page.screenshot(path=str(shots / "5_error.png"))
     assert external == [], f"the page fetched external resources: {external[:5]}"
     page.close()
+
+
+def _motion_example(page) -> None:
+    names = "|".join(re.escape(c) for c in CLASSES)
+    page.get_by_text("moving right (motion task)", exact=True).click()
+    page.wait_for_function(f"() => /({names})/.test(document.querySelector('#pred-label').innerText)")
+
+
+PLOTS = ("#cal-plot", "#points-plot", "#attr-plot", "#cf-plot")
+
+
+def test_phone_every_tab_reachable_figures_fit(server, browser, tmp_path: Path) -> None:
+    """At 390 x 844 every tab is a visible button (no "…" menu), nothing spills sideways out of the page,
+    each figure stays inside its box (fitting, or scrolling inside it), and the frame captions do not
+    run into each other."""
+    shots = tmp_path / "phone"
+    shots.mkdir()
+    print(f"\nscreenshots: {shots}")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(120_000)
+    page.goto(server, wait_until="load")
+    page.wait_for_selector("#predict-btn")
+    _motion_example(page)
+    page.wait_for_function("() => document.querySelectorAll('#frames img').length >= 8")
+    page.screenshot(path=str(shots / "0_main.png"), full_page=True)
+
+    # Every frame of the strip is on screen (4 a row, no sideways scroll) and captions are apart.
+    boxes = page.evaluate(
+        """() => [...document.querySelectorAll('#frames .caption-label')].map(e => {
+             const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"""
+    )
+    assert len(boxes) >= 8
+    assert all(0 <= b[0] and b[2] <= 390 for b in boxes), boxes
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            overlap = min(a[2], b[2]) - max(a[0], b[0]) > 0 and min(a[3], b[3]) - max(a[1], b[1]) > 0
+            assert not overlap, (a, b)
+
+    for i, (tab, plot) in enumerate(
+        [("Calibration", "#cal-plot"), ("ILA points", "#points-plot"), ("Attributions", "#attr-plot"),
+         ("Counterfactuals", "#cf-plot"), ("About", None)]
+    ):  # fmt: skip
+        button = page.get_by_role("tab", name=tab)
+        assert button.is_visible(), f"tab {tab} is not reachable"
+        button.click()
+        if tab == "Attributions":
+            page.click("#attr-btn")
+        if tab == "Counterfactuals":
+            page.click("#cf-btn")
+        if plot:
+            page.wait_for_selector(f"{plot} .js-plotly-plot .main-svg")
+            time.sleep(0.5)  # plotly's resize to its box
+            fit = page.evaluate(
+                """(sel) => { const e = document.querySelector(sel), r = e.getBoundingClientRect();
+                     return {left: r.left, right: r.right, sw: e.scrollWidth, cw: e.clientWidth,
+                             ox: getComputedStyle(e).overflowX}; }""",
+                plot,
+            )
+            assert fit["left"] >= 0 and fit["right"] <= 390, (tab, fit)
+            assert fit["sw"] <= fit["cw"] + 1 or fit["ox"] in ("auto", "scroll"), (tab, fit)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, f"page wider than 390 on {tab}"
+        page.screenshot(path=str(shots / f"{i + 1}_{tab.split()[0].lower()}.png"), full_page=True)
+    page.close()
+
+
+def test_sampling_fields_examples_keep_model_and_stale_states(server, browser) -> None:
+    """Empty sampling fields say what empty means and disabled ones look disabled; an example runs the
+    chosen model; a failed run clears the old result; Stop leaves a message."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(120_000)
+    page.goto(server, wait_until="load")
+    page.wait_for_selector("#predict-btn")
+
+    page.get_by_text("Sampling", exact=True).first.click()
+    frames = page.locator("#frames-field textarea, #frames-field input").first
+    frames.wait_for()
+    assert frames.input_value() == "" and "the model's own" in frames.get_attribute("placeholder")
+    assert frames.is_enabled()
+    default = tada.get_pretrained_cfg(svc.default_model_name())
+    stride = page.locator("#stride-field textarea, #stride-field input").first
+    assert stride.input_value() == "" and stride.is_disabled() == (default.sampling != "interval")
+    if stride.is_disabled():
+        assert float(stride.evaluate("e => getComputedStyle(e).opacity")) < 0.8  # looks disabled
+    if default.num_clips * default.num_crops == 1:
+        assert not page.locator("#views-field").is_visible()  # no "official multi-view (1 views)"
+    assert "(1 views)" not in page.inner_text("body")
+
+    # The example runs the model in the picker, and the picker keeps it.
+    other = next(m for m in tada.list_models() if "motion" in m and m != default.name and svc.model_info(m).bundled)
+    page.locator("#model input").click()
+    page.get_by_role("option", name=re.compile(re.escape(other))).click()
+    page.wait_for_function(f"() => document.querySelector('#status').innerText.includes('{other}')")
+    _motion_example(page)
+    page.wait_for_function(f"() => document.querySelector('#details').innerText.includes('{other}')")
+    assert other in page.locator("#model input").input_value()
+
+    # A model without weights: the error clears the result, the toast is whole, the panel has the commands.
+    missing = next(m for m in tada.list_models() if svc.model_info(m).weights == "gdrive")
+    page.locator("#model input").click()
+    page.get_by_role("option", name=re.compile(re.escape(missing))).click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('python -m tada convert')")
+    page.click("#predict-btn")
+    toast = page.locator("[data-testid=toast-text]", has_text="model picker")
+    toast.first.wait_for()
+    assert "says how to get them" in toast.first.inner_text()
+    page.wait_for_function("() => !document.querySelector('#details').innerText.includes('Model')")
+    assert not any(line.strip() in CLASSES for line in page.inner_text("#pred-label").splitlines())
+    assert page.locator("#frames img").count() == 0
+
+    # Stop during an attribution leaves a visible note (back to a model that runs).
+    page.locator("#model input").click()
+    page.get_by_role("option", name=re.compile(re.escape(default.name))).click()
+    _motion_example(page)
+    page.get_by_role("tab", name="Attributions").click()
+    page.locator("#attr-method input").click()
+    page.get_by_role("option", name="SmoothGrad").click()
+    page.locator("#attr-steps input[type=number]").fill("64")
+    page.click("#attr-btn")
+    page.click("#attr-stop")
+    page.wait_for_function("() => document.querySelector('#attr-note').innerText.includes('Stopped')")
+    page.close()
