@@ -26,6 +26,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, help="frames fed to the model (default: the model's own)")
     p.add_argument("--classes", help="ILA open vocabulary: comma-separated class phrases to score")
     p.add_argument("--device", help="cpu, cuda ... (default: a GPU when present)")
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="predict every window of the whole clip (sliding windows of the model's own clip length)",
+    )
+    p.add_argument("--stride", type=float, help="with --timeline: seconds between windows (default: automatic)")
+    p.add_argument("--window", type=float, help="with --timeline: window length in seconds (default: the model's)")
+    p.add_argument("--csv", action="store_true", help="with --timeline: print CSV instead of a table")
 
 
 def _default_model(service: Any) -> str:
@@ -37,11 +45,38 @@ def _default_model(service: Any) -> str:
     return name
 
 
+def _timeline(args: argparse.Namespace, name: str, device: str) -> int:
+    import tada
+    from tada.timeline import compute_timeline
+
+    model = tada.create_model(name, pretrained=True).eval().to(device)
+    tl = compute_timeline(args.clip, model, stride_s=args.stride, window_s=args.window, device=device)
+    k = max(1, args.top_k)
+    if args.json:
+        json.dump(tl.to_dict(k), sys.stdout, indent=1)
+        print()
+    elif args.csv:
+        sys.stdout.write(tl.to_csv(k))
+    else:
+        print(
+            f"{tl.model} on {args.clip}: {len(tl.windows)} windows of {tl.window_s:.2f} s every {tl.stride_s:.2f} s "
+            f"({tl.num_frames} frames each, {tl.sampling} sampling)"
+        )
+        for row in tl.rows(1):
+            best = row["top"][0]
+            print(f"{row['start_s']:9.2f}-{row['end_s']:<9.2f} {best['label']}  {100 * best['score']:5.1f}%")
+    for w in tl.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from app.service import Sampling, Service
 
     service = Service(device=args.device)
     name = args.model or _default_model(service)
+    if args.timeline:
+        return _timeline(args, name, str(service.device))
     analysis = service.analyse(
         args.clip,
         name,

@@ -26,6 +26,7 @@ __all__ = [
     "OutOfVocabularyError",
     "OpenVocabularyUnavailableError",
     "FrameCountError",
+    "SettingsError",
     "VideoError",
     "ERROR_CODES",
     "is_user_error",
@@ -97,6 +98,10 @@ def _preview(items: list[str], n: int = 8) -> str:
 
 class FrameCountError(TadaError, ValueError):
     """A clip's frame count differs from the one a TAdaFormer was built (and trained) for."""
+
+
+class SettingsError(UserError, ValueError):
+    """A setting a user chose is out of range (a stride, a frame count ...); the message gives the range."""
 
 
 # --- text (ILA class phrases) ----------------------------------------------------------------------

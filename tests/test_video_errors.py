@@ -65,7 +65,7 @@ def test_limits(matrix):
 
 def test_default_limits():
     lim = VideoLimits()
-    assert lim.max_bytes == 200 * 1024 * 1024 and lim.max_duration_s == 600 and lim.max_pixels == 3840 * 2160
+    assert lim.max_bytes == 200 * 1024 * 1024 and lim.max_duration_s == 12 * 3600 and lim.max_pixels == 3840 * 2160
     lim.check_size(lim.max_bytes)
     with pytest.raises(VideoError):
         lim.check_size(lim.max_bytes + 1)

@@ -61,6 +61,8 @@ class VideoInfo:
 
 def _fmt_seconds(s: float) -> str:
     s = int(round(s))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
@@ -70,13 +72,15 @@ class VideoLimits:
 
     Attributes:
         max_bytes: largest file accepted (default 200 MB).
-        max_duration_s: longest clip accepted, in seconds (default 10 minutes).
+        max_duration_s: longest clip accepted, in seconds (default 12 hours). Reading a request's frames
+            costs seeks and decoded frames, not the clip's duration; only the packet index grows with it
+            (about 1 s per hour of 30 fps video), so films and lectures of hours are accepted.
         max_pixels: largest frame accepted, width x height (default 4K UHD, 3840 x 2160, either way up).
         decode_timeout_s: wall-clock limit for one decoder call; a stuck decoder is killed after it.
     """
 
     max_bytes: int = 200 * 1024 * 1024
-    max_duration_s: float = 600.0
+    max_duration_s: float = 12 * 3600.0
     max_pixels: int = 3840 * 2160
     decode_timeout_s: float = 60.0
 

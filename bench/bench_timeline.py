@@ -1,0 +1,120 @@
+"""Timeline of a long video: end-to-end seconds, decode/model split and peak memory.
+
+    .venv/bin/python bench/bench_timeline.py [--minutes 10] [--windows 120] [--model NAME]
+
+Writes (once, cached in the temp folder) a 1280x720 30 fps H.264 clip with a keyframe every 2 s,
+then runs :func:`tada.timeline.compute_timeline` with the bundled default model at 120 windows.
+Memory is the peak resident set of this process plus the decoder worker, sampled every 50 ms.
+Target (issue #18): <= 30 s end-to-end and <= 1 GB on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+import torch  # noqa: E402
+
+import tada  # noqa: E402
+from tada.models.motion_zoo import DEFAULT_MODEL  # noqa: E402
+from tada.timeline import compute_timeline  # noqa: E402
+
+
+def write_clip(path: Path, minutes: float, fps: int = 30, size: tuple[int, int] = (1280, 720)) -> Path:
+    """A gradient with a square sliding across it: cheap to make, real H.264 to decode."""
+    w, h = size
+    n = int(minutes * 60 * fps)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = ((xx + yy) % 256).astype(np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": str(2 * fps), "crf": "28"}
+        img = np.empty((h, w, 3), np.uint8)
+        for i in range(n):
+            if i % fps == 0:  # the background changes once a second, a square moves every frame
+                img[..., 0] = base + np.uint8(i // fps % 256)
+                img[..., 1] = base[::-1]
+                img[..., 2] = 90
+            else:
+                img[300:420] = row
+            row = img[300:420].copy()
+            x = int((w - 120) * (0.5 + 0.5 * np.sin(i / 40)))
+            img[300:420, x : x + 120] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+class PeakMemory:
+    """Peak RSS of this process + its children (the decoder worker), sampled in a thread."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.interval_s, self.peak, self._stop = interval_s, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = me.memory_info().rss
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(self.interval_s)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--windows", type=int, default=120)
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    path = Path(tempfile.gettempdir()) / f"tada_bench_timeline_{args.minutes:g}min_720p.mp4"
+    if not path.exists():
+        t0 = time.perf_counter()
+        write_clip(path, args.minutes)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.0f} s")
+    model = tada.create_model(args.model, pretrained=True).eval()
+    compute_timeline(path, model, max_windows=2)  # warm: decoder worker started, first-call costs paid
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        tl = compute_timeline(path, model, max_windows=args.windows)
+        total = time.perf_counter() - t0
+    frames = sum(len(w.frames) for w in tl.windows)
+    print(
+        f"{args.model} on a {tl.info.duration / 60:.1f}-min {tl.info.width}x{tl.info.height} clip: "
+        f"{len(tl.windows)} windows ({frames} frames, window {tl.window_s:.2f} s, stride {tl.stride_s:.2f} s)"
+    )
+    print(
+        f"end-to-end {total:.2f} s (target <= 30 s, ratio {total / 30:.2f}); decode {tl.timings['decode_s']:.2f} s, "
+        f"model {tl.timings['model_s']:.2f} s; peak memory {mem.peak / 2**30:.2f} GiB (target <= 1 GiB, "
+        f"process + decoder worker)"
+    )
+
+
+if __name__ == "__main__":
+    main()
