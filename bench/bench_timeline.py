@@ -41,15 +41,13 @@ def write_clip(path: Path, minutes: float, fps: int = 30, size: tuple[int, int] 
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"preset": "ultrafast", "g": str(2 * fps), "crf": "28"}
-        img = np.empty((h, w, 3), np.uint8)
+        background = np.empty((h, w, 3), np.uint8)
         for i in range(n):
             if i % fps == 0:  # the background changes once a second, a square moves every frame
-                img[..., 0] = base + np.uint8(i // fps % 256)
-                img[..., 1] = base[::-1]
-                img[..., 2] = 90
-            else:
-                img[300:420] = row
-            row = img[300:420].copy()
+                background[..., 0] = base + np.uint8(i // fps % 256)
+                background[..., 1] = base[::-1]
+                background[..., 2] = 90
+            img = background.copy()
             x = int((w - 120) * (0.5 + 0.5 * np.sin(i / 40)))
             img[300:420, x : x + 120] = 255
             container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
