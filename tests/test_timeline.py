@@ -147,3 +147,22 @@ def test_cli_timeline_json_and_csv(left_then_right):
     r = _cli(str(left_then_right), "--timeline", "--stride", "0.01")
     assert r.returncode == 1 and r.stderr.startswith("error: A stride of 0.01 s needs")
     assert "Traceback" not in r.stderr
+
+
+def test_timeline_figure_matches_the_data(left_then_right, models):
+    from visualizations.figures.timeline import timeline_figure
+
+    tl = compute_timeline(left_then_right, models["tadaconvnextv2_motion.tiny_8f"], stride_s=2)
+    fig = timeline_figure(tl, top_k=3, current_s=21.0)
+    lines = [t for t in fig.data if t.type == "scatter" and t.name != "calibration variation"]
+    assert len(lines) == 3 and {t.name for t in lines} >= {"moving left", "moving right"}
+    for t in lines:
+        c = tl.labels.index(t.name)
+        assert np.allclose(t.y, tl.probs[:, c]) and np.allclose(t.x, tl.centres_s)
+        assert [int(row[0]) for row in t.customdata] == [w.index for w in tl.windows]  # a click names its window
+    heat = next(t for t in fig.data if t.type == "heatmap")
+    assert (heat.zmin, heat.zmax) == (0.0, 1.0) and np.asarray(heat.z).shape == (3, len(tl.windows))
+    cal = next(t for t in fig.data if t.name == "calibration variation")
+    assert np.allclose(cal.y, [w.calibration_variation for w in tl.windows])
+    assert any(s.type == "line" and s.x0 == 21.0 for s in fig.layout.shapes)  # the playback time
+    assert fig.layout.width is None  # fits its container
