@@ -193,7 +193,7 @@ def details_markdown(a: Analysis) -> str:
 def sampling_warnings(a: Analysis) -> list[str]:
     """What the sampling did that a user would not guess: a clip too short for the model's frames is
     padded by repeating frames, so the model sees a partly frozen clip."""
-    idx = [int(i) for i in a.view.indices]
+    idx = [int(i) for i in a.view.frame_indices]
     unique = sorted(set(idx))
     if len(unique) == len(idx):
         return []
