@@ -1,0 +1,169 @@
+"""The app under concurrent load: failures, latency percentiles and server memory before/after.
+
+    .venv/bin/python bench/bench_load.py [--clients 8] [--requests 20] [--arenas 2 0] [--port 7911]
+
+For each ``--arenas`` value (glibc malloc arenas the app limits itself to, ``TADA_MALLOC_ARENAS``;
+0 = glibc's default of 8 per core) a fresh ``python app.py`` is started, offline, with the
+prediction cache off so every request decodes and runs. Then, through ``gradio_client``:
+
+1. a ``/predict`` round: ``--clients`` threads x ``--requests`` calls, cycling over the bundled
+   models and the example clips;
+2. a mixed round: the same number of calls alternating ``/attributions`` (saliency, occlusion,
+   frame ablation, integrated gradients at 8 steps) and ``/counterfactuals``.
+
+Printed per round: failures, p50/p90 wall time per call, and the server's resident memory (app +
+decoder workers) before, after and its peak (sampled every 0.2 s). Traffic goes to 127.0.0.1 only,
+and every loop is bounded by the counts above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.bench_app import wait_http  # noqa: E402
+
+ATTRIBUTION_METHODS = ("saliency", "occlusion", "temporal", "integrated_gradients")
+
+
+def server_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in (proc, *proc.children(recursive=True)):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_round(url: str, clients: int, requests: int, call) -> tuple[list[float], list[str]]:
+    """``clients`` threads, each making ``requests`` calls ``call(client, i)``; wall times and failures."""
+    from gradio_client import Client
+
+    times: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        client = Client(url, verbose=False, download_files=False)
+        for i in range(requests):
+            t0 = time.perf_counter()
+            try:
+                call(client, k * requests + i)
+                ok, why = True, ""
+            except Exception as exc:  # noqa: BLE001 - a bench counts failures, it does not stop on them
+                ok, why = False, f"{type(exc).__name__}: {str(exc)[:160]}"
+            with lock:
+                times.append(time.perf_counter() - t0)
+                if not ok:
+                    failures.append(why)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return times, failures
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] if s else float("nan")
+
+
+def bench(arenas: int, args: argparse.Namespace) -> None:
+    from gradio_client import handle_file
+
+    from tada.models.motion_zoo import BUNDLED_MODELS
+
+    clips = sorted((REPO / "app" / "examples").glob("motion_*.mp4"))
+    env = dict(
+        os.environ,
+        GRADIO_ANALYTICS_ENABLED="False",
+        HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(args.port),
+        TADA_ANALYSIS_CACHE="0",
+        TADA_MALLOC_ARENAS=str(arenas),
+    )
+    url = f"http://127.0.0.1:{args.port}/"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "app.py")], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    peak = [0]
+    stop = threading.Event()
+    try:
+        wait_http(url, proc)
+        server = psutil.Process(proc.pid)
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], server_rss(server))
+                time.sleep(0.2)
+
+        threading.Thread(target=sample, daemon=True).start()
+        time.sleep(3.0)  # the background warm-up loads the default model
+        label = "glibc default arenas" if arenas == 0 else f"{arenas} malloc arenas"
+
+        def predict(client, i: int) -> None:
+            model = BUNDLED_MODELS[i % len(BUNDLED_MODELS)]
+            client.predict(handle_file(str(clips[i % len(clips)])), model=model, api_name="/predict")
+
+        def mixed(client, i: int) -> None:
+            model = BUNDLED_MODELS[i % len(BUNDLED_MODELS)]
+            clip = handle_file(str(clips[i % len(clips)]))
+            if i % 2:
+                client.predict(clip, model=model, api_name="/counterfactuals")
+            else:
+                method = ATTRIBUTION_METHODS[(i // 2) % len(ATTRIBUTION_METHODS)]
+                client.predict(clip, model=model, method=method, steps=8, api_name="/attributions")
+
+        for name, call in (("/predict", predict), ("mixed /attributions + /counterfactuals", mixed)):
+            before = server_rss(server)
+            peak[0] = before
+            t0 = time.perf_counter()
+            times, failures = run_round(url, args.clients, args.requests, call)
+            wall = time.perf_counter() - t0
+            after = server_rss(server)
+            print(
+                f"[{label}] {name}: {len(times)} calls from {args.clients} clients in {wall:.0f} s, "
+                f"{len(failures)} failed; p50 {statistics.median(times):.2f} s, p90 {pct(times, 0.9):.2f} s; "
+                f"server RSS {before / 2**30:.2f} -> {after / 2**30:.2f} GiB (peak {peak[0] / 2**30:.2f})"
+            )
+            for why in sorted(set(failures))[:5]:
+                print(f"    failure: {why}")
+    finally:
+        stop.set()
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=20, help="calls per client and round")
+    ap.add_argument("--arenas", type=int, nargs="+", default=[2, 0], help="TADA_MALLOC_ARENAS values to compare")
+    ap.add_argument("--port", type=int, default=7911)
+    args = ap.parse_args()
+    for arenas in args.arenas:
+        bench(arenas, args)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
+
+
+if __name__ == "__main__":
+    main()
