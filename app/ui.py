@@ -19,7 +19,9 @@ import functools
 import inspect
 import logging
 import os
+import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
+from app import hosting
 from app.jobs import run_cancellable
 from app.service import (
     Analysis,
@@ -293,6 +296,73 @@ class Handlers:
 
     def __init__(self, service: Service) -> None:
         self.service = service
+        # Browser previews made for unplayable uploads -> the uploaded file the model must read.  Keyed
+        # by file name (Gradio copies the preview into its cache under the same name; the name holds a
+        # random token), newest last, bounded.
+        self._originals: OrderedDict[str, str] = OrderedDict()
+        self._preview_dir = Path(tempfile.mkdtemp(prefix="tada-previews-"))
+
+    def original(self, video: str | None) -> str | None:
+        """The uploaded file behind a preview shown in its place (else ``video`` itself)."""
+        return self._originals.get(Path(video).name, video) if video else video
+
+    def preview(self, video):
+        """Replace an upload the browser cannot play (HEVC, MJPEG ...) with a small H.264 preview; the
+        model still reads the original (UI only)."""
+        from tada.video import probe
+
+        if not video:
+            return gr.skip()
+        try:
+            info = probe(video, self.service.limits)
+        except Exception:  # noqa: BLE001 - a bad file is reported by Predict, with its message
+            return gr.skip()
+        if hosting.browser_playable(video, info.codec):
+            return gr.skip()
+        try:
+            out = hosting.browser_preview(video, self._preview_dir)
+        except Exception:  # noqa: BLE001 - no preview is no reason to fail: the clip still predicts
+            log.warning("no preview for %s", video, exc_info=True)
+            return gr.skip()
+        self._originals[out.name] = video
+        while len(self._originals) > 256:
+            self._originals.popitem(last=False)
+        gr.Info(
+            f"Your browser cannot play this clip ({info.codec}), so a small H.264 preview of its first "
+            f"{hosting.PREVIEW_SECONDS:.0f} s is shown; the model reads the original file.",
+            title="Preview",
+        )
+        return gr.update(value=str(out))
+
+    def model_choices(self, show_all, current):
+        """The picker with or without the models that need weights (UI only)."""
+        return gr.update(choices=_model_choices(self.service, bool(show_all)), value=current)
+
+    def _added(self, name: str, show_all) -> tuple[Any, str]:
+        info = model_info(name)
+        note = (
+            f"✅ Added **{name}**: {info.family}, {info.num_classes} classes, {info.num_frames} frames. "
+            "It is selected in the picker; press **Predict**."
+        )
+        return gr.update(choices=_model_choices(self.service, bool(show_all)), value=name), note
+
+    def add_from_hub(self, repo_id, show_all=False):
+        """Register the converted model of a Hub repo (from the Hub cache when offline)."""
+        return self._added(hosting.add_hub_repo(repo_id), show_all)
+
+    def add_from_checkpoint(self, checkpoint, variant=None, show_all=False):
+        """Convert an uploaded official checkpoint (size-capped, read without unpickling code) and add it."""
+        from tada.errors import TadaError
+
+        if not checkpoint:
+            raise AppError("Upload a checkpoint file (.pyth, .pth or .safetensors) first.")
+        try:
+            name = hosting.add_checkpoint(checkpoint, variant or None)
+        except (TadaError, FileNotFoundError) as exc:  # a bad or unsafe file is the uploader's to fix
+            if isinstance(exc, AppError | hosting.HostingError):
+                raise
+            raise AppError(f"{Path(checkpoint).name} cannot be added: {exc}") from None
+        return self._added(name, show_all)
 
     # Inputs shared by every compute endpoint.  Every one but the clip defaults to None (a default in
     # the signature is what makes gradio_client treat a parameter as optional): no model = the app's
@@ -301,6 +371,16 @@ class Handlers:
         model = model or self.service.default_model()
         if not model:
             raise AppError("Pick a model first.")
+        video = self.original(video)
+        info = model_info(model)
+        if info.open_vocabulary and not (classes or "").strip():
+            from tada.labels import list_label_sets
+
+            if info.label_set not in list_label_sets():  # e.g. an ILA checkpoint added without its variant
+                raise AppError(
+                    f"{model} has no label set of its own: type the class phrases to compare in the box "
+                    "under the model picker."
+                )
         return self.service.analyse(video, model, _sampling(frames, views, start, stride), classes, progress)
 
     def predict(
@@ -336,7 +416,11 @@ class Handlers:
         """Refresh the layer and target pickers from the cached prediction (UI only)."""
         try:
             model = model or self.service.default_model()
-            a = self.service.peek(video, model, _sampling(frames, views, start, stride), classes) if model else None
+            a = (
+                self.service.peek(self.original(video), model, _sampling(frames, views, start, stride), classes)
+                if model
+                else None
+            )
         except Exception:  # noqa: BLE001 - the prediction itself already reported the problem
             a = None
         if a is None:
@@ -539,8 +623,9 @@ def example_label(path: Path) -> str:
     return f"{words[len('motion ') :]} (motion task)" if words.startswith("motion ") else words
 
 
-def _model_choices(service: Service) -> list[tuple[str, str]]:
-    return [(i.choice_label, i.name) for i in service.catalogue()]
+def _model_choices(service: Service, include_missing: bool = False) -> list[tuple[str, str]]:
+    """Picker entries: the models that run here, plus (when asked) those that need weights."""
+    return [(i.choice_label, i.name) for i in service.catalogue() if include_missing or i.available]
 
 
 def build_demo(service: Service | None = None, examples: list[str | Path] | None = None) -> gr.Blocks:
@@ -554,6 +639,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
     from visualizations.explain import attribution_methods
 
     service = service or Service()
+    hosting.register_added_models()  # models added from the page in earlier runs
     h = Handlers(service)
     default = service.default_model()
     choices = _model_choices(service)
@@ -582,6 +668,13 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                     ),
                 )
                 model = gr.Dropdown(choices=choices, value=first, label="Model", elem_id="model")
+                n_missing = sum(not i.available for i in service.catalogue())
+                show_all = gr.Checkbox(
+                    False,
+                    label=f"List the models that need weights too ({n_missing})",
+                    visible=n_missing > 0,
+                    elem_id="show-all",
+                )
                 status = gr.Markdown(
                     model_status_markdown(info0) if info0 else "No model registered.", elem_id="status"
                 )
@@ -617,6 +710,37 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                 with gr.Row():
                     run = gr.Button("Predict", variant="primary", elem_id="predict-btn")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                adding = hosting.model_uploads_allowed()
+                if adding:
+                    missing_names = [i.name for i in service.catalogue() if not i.available]
+                    cap_mb = hosting.max_checkpoint_bytes() / 2**20
+                    with gr.Accordion("Add a model (Hub repo or official checkpoint)", open=False, elem_id="add"):
+                        gr.Markdown(
+                            "A model that needs weights runs once they are here: name a Hugging Face Hub repo "
+                            "holding a model converted by `python -m tada convert`, or upload the official "
+                            f"checkpoint (`.pyth` / `.pth`, up to {cap_mb:.0f} MB); it is converted safely "
+                            "(weights only, no code is run) and added without a restart.",
+                            elem_classes="tada-note",
+                        )
+                        with gr.Row():
+                            hub_repo = gr.Textbox(
+                                label="Hub repo id", placeholder="org/name", max_lines=1, elem_id="hub-repo"
+                            )
+                            hub_btn = gr.Button("Add from the Hub", elem_id="hub-btn", scale=0)
+                        ckpt = gr.File(
+                            label="Official checkpoint",
+                            file_types=list(hosting.CHECKPOINT_SUFFIXES),
+                            elem_id="ckpt-file",
+                        )
+                        ckpt_variant = gr.Dropdown(
+                            [("read the architecture from the file (a new model)", "")]
+                            + [(n, n) for n in missing_names],
+                            value="",
+                            label="It is the checkpoint of",
+                            elem_id="ckpt-variant",
+                        )
+                        ckpt_btn = gr.Button("Convert and add", elem_id="ckpt-btn")
+                        add_note = gr.Markdown(elem_id="add-note")
             with gr.Column(scale=4) as right:
                 label = gr.Label(num_top_classes=5, label="Top-5", elem_id="pred-label")
                 details = gr.Markdown(elem_id="details")
@@ -746,6 +870,25 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             concurrency_id="compute",
         )
         list_btn.click(guarded("listing models")(h.models), None, models_json, api_name="models", queue=False)
+        show_all.change(h.model_choices, [show_all, model], model, api_visibility="private", queue=False)
+        video.upload(
+            guarded("making a preview")(h.preview), video, video, api_visibility="private", concurrency_id="preview"
+        )
+        if adding:
+            hub_btn.click(
+                guarded("adding the model")(h.add_from_hub),
+                [hub_repo, show_all],
+                [model, add_note],
+                api_name="add_model_from_hub",
+                concurrency_id="compute",
+            )
+            ckpt_btn.click(
+                guarded("adding the model")(h.add_from_checkpoint),
+                [ckpt, ckpt_variant, show_all],
+                [model, add_note],
+                api_name="add_model_from_checkpoint",
+                concurrency_id="compute",
+            )
         model.change(
             guarded("reading the model")(h.model_changed),
             inputs=model,
@@ -816,8 +959,10 @@ def create_app(service: Service | None = None, warm_up: bool = True, **kwargs: A
 
 def launch_kwargs(**overrides: Any) -> dict[str, Any]:
     """Arguments for ``demo.launch``: upload size cap, errors as messages, no telemetry, local files only."""
+    # Checkpoints added from the page can be larger than a clip (the video layer caps clips itself).
+    cap_mb = hosting.max_checkpoint_bytes() // 2**20 if hosting.model_uploads_allowed() else 0
     kwargs: dict[str, Any] = {
-        "max_file_size": MAX_FILE_SIZE,
+        "max_file_size": f"{cap_mb}mb" if cap_mb > 200 else MAX_FILE_SIZE,
         "show_error": True,
         "footer_links": ["api", "settings"],
         "css": CSS,
