@@ -667,7 +667,11 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                         constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
                     ),
                 )
-                model = gr.Dropdown(choices=choices, value=first, label="Model", elem_id="model")
+                # Custom values: the picker lists what runs here, an API call may still name any model
+                # (an unknown name gets the registry's "did you mean" message).
+                model = gr.Dropdown(
+                    choices=choices, value=first, label="Model", elem_id="model", allow_custom_value=True
+                )
                 n_missing = sum(not i.available for i in service.catalogue())
                 show_all = gr.Checkbox(
                     False,
