@@ -79,7 +79,7 @@ label:has(textarea:disabled) span, label:has(input:disabled) span {opacity: 0.6}
 @media (max-width: 640px) {
   /* 4 frames a row on a phone, every row shown (the desktop strip of 8 would show 3 and scroll). */
   #frames .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr)) !important}
-  #frames .grid-wrap {height: auto !important; max-height: none !important}
+  #frames, #frames .grid-wrap {height: auto !important; max-height: none !important}
   #frames .caption-label {font-size: 10px}
 }
 """
