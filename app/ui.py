@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import plotly.graph_objects as go
 
 from app import hosting
@@ -223,11 +224,46 @@ def domain_note(cfg: Any) -> str:
     )
 
 
-def gallery_items(a: Analysis) -> list[tuple[Any, str]]:
-    """The exact frames fed to the model (main view), captioned with source index and time."""
+#: How frames are shown: the whole frame with the model's centre crop outlined, or only that crop.
+FRAME_VIEWS = [("Whole frame, crop outlined", "outline"), ("Only what the model sees", "crop")]
+#: Outline colour (visible on dark and light frames; the figures draw the same one).
+CROP_RGB = (0, 229, 255)
+
+
+def crop_box(frame_shape: tuple[int, ...], cfg: Any) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` of the square the model sees in a display frame: the short side is resized to
+    ``test_scale`` and the centre ``crop_size`` square is cut (the main view's crop)."""
+    h, w = int(frame_shape[0]), int(frame_shape[1])
+    side = min(h, w) * min(1.0, float(cfg.crop_size) / float(cfg.test_scale or cfg.crop_size))
+    x0, y0 = round((w - side) / 2), round((h - side) / 2)
+    return x0, y0, round(x0 + side), round(y0 + side)
+
+
+def model_view_frame(frame: np.ndarray, cfg: Any, view: str = "outline") -> np.ndarray:
+    """A display frame as the user chose to see it: cropped to the model's square, or whole with the
+    square outlined (nothing drawn when the model sees the whole frame)."""
+    x0, y0, x1, y1 = crop_box(frame.shape, cfg)
+    h, w = frame.shape[:2]
+    if (x0, y0, x1, y1) == (0, 0, w, h):
+        return frame
+    if view == "crop":
+        return np.ascontiguousarray(frame[y0:y1, x0:x1])
+    out = frame.copy()
+    t = max(2, round(min(h, w) / 90))  # about 2 px on a 180-px frame, thicker on large ones
+    out[y0 : y0 + t, x0:x1] = CROP_RGB
+    out[max(y1 - t, 0) : y1, x0:x1] = CROP_RGB
+    out[y0:y1, x0 : x0 + t] = CROP_RGB
+    out[y0:y1, max(x1 - t, 0) : x1] = CROP_RGB
+    return out
+
+
+def gallery_items(a: Analysis, view: str = "outline") -> list[tuple[Any, str]]:
+    """The exact frames fed to the model (main view), each captioned with its source frame and time
+    (the one numbering every tab uses: ``f37 · 1.23 s``), whole with the crop outlined or cropped."""
     v = a.view
     return [
-        (frame, f"f{idx} · {ts:.2f} s") for frame, idx, ts in zip(v.display_frames, v.frame_indices, v.frame_timestamps)
+        (model_view_frame(frame, a.cfg, view), f"f{int(idx)} · {float(ts):.2f} s")
+        for frame, idx, ts in zip(v.display_frames, v.frame_indices, v.frame_timestamps)
     ]
 
 
@@ -392,9 +428,11 @@ class Handlers:
         views=None,
         start=None,
         stride=None,
+        frame_view=None,
         progress=gr.Progress(),  # noqa: B008
     ):
-        """Top-5, frames, details, calibration and points figures."""
+        """Top-5, frames, details, calibration and points figures (``frame_view``: ``"outline"`` shows
+        whole frames with the model's crop outlined, ``"crop"`` only the crop)."""
         t0 = time.perf_counter()
         skip = (gr.skip(),) * 5
         # Clear the previous result first: if this run fails or is stopped, nothing on the page shows
@@ -408,7 +446,13 @@ class Handlers:
         t1 = time.perf_counter()
         for w in sampling_warnings(a):
             gr.Warning(w, title="Short clip")
-        out = (top5(a), gallery_items(a), details_markdown(a), calibration_figure(a), points_figure(a))
+        out = (
+            top5(a),
+            gallery_items(a, frame_view or "outline"),
+            details_markdown(a),
+            calibration_figure(a),
+            points_figure(a),
+        )
         log.info("predict %s: analysis %.3f s, figures %.3f s", a.model_name, t1 - t0, time.perf_counter() - t1)
         yield out
 
@@ -508,6 +552,15 @@ class Handlers:
             lines.append(f"- *{v.name}* ({v.description}): {v.predicted_label} — {verdict}")
         return_fig = figures.counterfactual_figure(result)
         yield return_fig, "\n".join(lines)
+
+    def reframe(self, video, model, classes, frames, views, start, stride, frame_view):
+        """Redraw the frame strip of the prediction on the page as whole frames or crops (UI only)."""
+        try:
+            model = model or self.service.default_model()
+            a = self.service.peek(self.original(video), model, _sampling(frames, views, start, stride), classes)
+        except Exception:  # noqa: BLE001 - no prediction on the page: nothing to redraw
+            a = None
+        return gr.skip() if a is None else gallery_items(a, frame_view or "outline")
 
     @staticmethod
     def stopped(current: str | None, what: str) -> str:
@@ -748,6 +801,12 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             with gr.Column(scale=4) as right:
                 label = gr.Label(num_top_classes=5, label="Top-5", elem_id="pred-label")
                 details = gr.Markdown(elem_id="details")
+        frame_view = gr.Radio(
+            FRAME_VIEWS,
+            value="outline",
+            label="The model sees the centre square of each frame: show",
+            elem_id="frame-view",
+        )
         gallery = gr.Gallery(
             label="Frames fed to the model",
             columns=8,
@@ -815,7 +874,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
         outputs = [label, gallery, details, cal_plot, pts_plot]
         pred = run.click(
             guarded("the prediction")(h.predict),
-            inputs=common,
+            inputs=[*common, frame_view],
             outputs=outputs,
             api_name="predict",
             concurrency_id="compute",
@@ -874,6 +933,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             concurrency_id="compute",
         )
         list_btn.click(guarded("listing models")(h.models), None, models_json, api_name="models", queue=False)
+        frame_view.change(h.reframe, [*common, frame_view], gallery, api_visibility="private", concurrency_id="compute")
         show_all.change(h.model_choices, [show_all, model], model, api_visibility="private", queue=False)
         video.upload(
             guarded("making a preview")(h.preview), video, video, api_visibility="private", concurrency_id="preview"
@@ -916,7 +976,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             # on the same example and model is immediate.
             ex_pred = ex.load_input_event.then(
                 guarded("the prediction")(h.predict),
-                inputs=common,
+                inputs=[*common, frame_view],
                 outputs=outputs,
                 api_visibility="private",
                 concurrency_id="compute",

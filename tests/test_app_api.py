@@ -359,3 +359,29 @@ def test_four_concurrent_clients(server, tmp_path) -> None:
         results = list(pool.map(one, paths))
     assert len(results) == 4
     assert all(len(r["confidences"]) == 5 for r in results)
+
+
+def test_frames_show_the_models_crop_as_chosen(client, clips) -> None:
+    """A wide clip: the strip shows whole frames with the model's centre square outlined, or only that
+    square; captions use the one numbering of every tab (source frame · time)."""
+    import re
+
+    import numpy as np
+    from gradio_client import handle_file
+    from PIL import Image
+
+    model = svc.default_model_name()
+    clip = handle_file(str(clips["example"]))
+    wide = client.predict(clip, model, api_name="/predict")[1]
+    square = client.predict(clip, model, frame_view="crop", api_name="/predict")[1]
+    assert len(wide) == len(square) == tada.get_pretrained_cfg(model).num_frames
+    for w, s in zip(wide, square):
+        assert re.fullmatch(r"f\d+ · \d+\.\d\d s", w["caption"]) and w["caption"] == s["caption"]
+        img_w, img_s = np.asarray(Image.open(w["image"])), np.asarray(Image.open(s["image"]))
+        assert img_w.shape[1] > img_w.shape[0] * 1.3  # the whole 16:9 frame
+        assert abs(img_s.shape[1] - img_s.shape[0]) <= 2  # the centre square only
+        # The outline (cyan) runs down the frame where the square begins.
+        x0 = (img_w.shape[1] - img_w.shape[0]) // 2
+        band = img_w[:, max(x0 - 3, 0) : x0 + 4].reshape(-1, 3).astype(int)
+        cyan = (band[:, 0] < 90) & (band[:, 1] > 170) & (band[:, 2] > 200)
+        assert cyan.mean() > 0.3
