@@ -82,7 +82,7 @@ class ModelInfo:
 
     name: str
     architecture: str
-    family: str  # "tadaconv" or "ila"
+    family: str  # "tadaconv", "ila" or "frame2d"
     label_set: str
     num_classes: int
     num_frames: int
@@ -112,6 +112,12 @@ class ModelInfo:
 
 
 def _family(cfg: PretrainedCfg) -> str:
+    """``"tadaconv"``, ``"ila"`` or ``"frame2d"`` (the per-frame 2-D baseline, which is no TAdaConv model)."""
+    family = getattr(cfg, "family", None)  # said by the config itself where the registry records it
+    if family:
+        return str(family)
+    if cfg.architecture.startswith("frame2d"):
+        return "frame2d"
     return "ila" if cfg.input_layout.upper() == "BTCHW" else "tadaconv"
 
 

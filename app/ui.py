@@ -377,7 +377,8 @@ class Handlers:
     def _added(self, name: str, show_all) -> tuple[Any, str]:
         info = model_info(name)
         note = (
-            f"✅ Added **{name}**: {info.family}, {info.num_classes} classes, {info.num_frames} frames. "
+            f"✅ Added **{name}**: {FAMILY_NAMES.get(info.family, info.family)}, {info.num_classes} classes, "
+            f"{info.num_frames} frames. "
             "It is selected in the picker; press **Predict**."
         )
         return gr.update(choices=_model_choices(self.service, bool(show_all)), value=name), note
@@ -642,10 +643,19 @@ def sampling_fields(info: ModelInfo | None) -> tuple[dict[str, Any], dict[str, A
     return frames, start, stride
 
 
+#: How the page names a model family.
+FAMILY_NAMES = {
+    "tadaconv": "TAdaConv family",
+    "ila": "ILA",
+    "frame2d": "2-D per-frame baseline (no temporal modelling)",
+}
+
+
 def model_status_markdown(info: ModelInfo) -> str:
     """One line about the chosen model, plus how to get its weights when they are missing."""
     head = (
-        f"`{info.name}` · {info.family} · {info.num_classes} classes ({info.label_set}) · "
+        f"`{info.name}` · {FAMILY_NAMES.get(info.family, info.family)} · {info.num_classes} classes "
+        f"({info.label_set or 'no label set'}) · "
         f"{info.num_frames} frames, {info.sampling} sampling"
         + (f" · reported {info.reported}" if info.reported else "")
     )

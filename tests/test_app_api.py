@@ -385,3 +385,12 @@ def test_frames_show_the_models_crop_as_chosen(client, clips) -> None:
         band = img_w[:, max(x0 - 3, 0) : x0 + 4].reshape(-1, 3).astype(int)
         cyan = (band[:, 0] < 90) & (band[:, 1] > 170) & (band[:, 2] > 200)
         assert cyan.mean() > 0.3
+
+
+def test_models_endpoint_names_each_family(client) -> None:
+    """The 2-D baseline is its own family, not "tadaconv" (#15 item 10)."""
+    rows = {r["name"]: r for r in client.predict(api_name="/models")}
+    for name in bundled_models():
+        arch = tada.get_pretrained_cfg(name).architecture
+        want = "frame2d" if not _temporal(name) else ("ila" if arch.startswith("ila") else "tadaconv")
+        assert rows[name]["family"] == want, name
