@@ -30,6 +30,7 @@ __all__ = ["main", "Command", "EXTERNAL_COMMANDS", "build_parser", "DEFAULT_PRED
 #: Commands living in other modules: name -> module path (see the module docstring for the protocol).
 EXTERNAL_COMMANDS: dict[str, str] = {"predict": "app.cli_predict"}
 EXTERNAL_COMMANDS.update(train="tada.motion.train", evaluate="tada.motion.evaluate")  # bundled motion models
+EXTERNAL_COMMANDS["batch"] = "tada.batch.cli"  # many videos: lists, summary, torchrun sharding
 
 #: Model used by ``predict`` when ``--model`` is not given (set once the bundled default exists).
 DEFAULT_PREDICT_MODEL: str | None = None
