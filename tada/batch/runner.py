@@ -277,8 +277,15 @@ class _Runner:
     def run(self) -> dict[str, Any] | None:
         d, opts = self.d, self.opts
         t_start = time.perf_counter()
-        prior = self.prior_rows()
-        done = set(d.all_gather({r["index"] for r in prior} if d.is_main else None)[0])
+        try:
+            prior = self.prior_rows()
+            shared: Any = {r["index"] for r in prior}
+        except ListError as exc:  # every rank stops with rank 0's message, none waits for the others
+            prior, shared = [], str(exc)
+        shared = d.all_gather(shared if d.is_main else None)[0]
+        if isinstance(shared, str):
+            raise ListError(shared)
+        done = set(shared)
         remaining = [i for i in range(len(self.entries)) if i not in done]
         mine = distributed.shard(remaining, d.rank, d.world_size)
         d.barrier()  # rank 0 has cleared old part files before anyone writes
