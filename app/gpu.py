@@ -8,6 +8,7 @@ scale with their number of steps.  Models are loaded and moved to ``cuda`` outsi
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Callable
 from typing import Any
@@ -130,3 +131,21 @@ def explain(
     if ZERO_GPU:
         progress = None  # the GPU function runs in another process there; a local callback cannot follow
     return _explain(model, view, method, target=target, progress=progress, **opts)
+
+
+def limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas (``TADA_MALLOC_ARENAS``, default 2; 0 keeps glibc's 8 per core).
+
+    Every thread that allocates under contention gets an arena of its own and glibc rarely gives their
+    memory back: under 8 concurrent clients the server grew by ~0.8 GB that way (the load audit of
+    issue #20; bench/bench_load.py measures it).
+    Called by ``app.py`` before Gradio and torch start their threads; ``MALLOC_ARENA_MAX`` in the
+    environment, read by glibc at start, wins when present.
+    """
+    arenas = int(os.environ.get("TADA_MALLOC_ARENAS", "2") or 0)
+    if arenas <= 0 or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to cap
+        pass
