@@ -37,9 +37,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _default_model(service: Any) -> str:
-    from tada import cli
-
-    name = cli.DEFAULT_PREDICT_MODEL or service.default_model()
+    name = service.default_model()
     if not name:
         raise RuntimeError("no bundled model is installed; pass --model NAME (see `python -m tada list`)")
     return name

@@ -29,8 +29,9 @@ from torch import nn
 import tada
 from app import gpu
 from tada import hub
+from tada._pretrained import PretrainedCfg
+from tada.constants import DEFAULT_MODEL
 from tada.errors import Cancelled, UserError
-from tada.registry import PretrainedCfg
 from tada.video import Clip, VideoError, VideoLimits, load_clip
 
 __all__ = [
@@ -48,8 +49,6 @@ log = logging.getLogger("tada.app")
 
 Progress = Callable[[float, str], Any]
 
-#: Preferred defaults, best first: the bundled trained models (offline, fast, sensible labels).
-DEFAULT_MODEL_PATTERNS = ("tadaconvnextv2*motion*", "*motion*")
 #: Largest absolute difference of class probabilities accepted before bf16 is used on a GPU.
 BF16_TOLERANCE = 0.01
 #: Models with fewer parameters run on one CPU thread (see ``Service._threads_for``).
@@ -82,7 +81,7 @@ class ModelInfo:
 
     name: str
     architecture: str
-    family: str  # "tadaconv", "ila" or "frame2d"
+    family: str  # "tadaconv", "ila" or "frame2d" (PretrainedCfg.family)
     label_set: str
     num_classes: int
     num_frames: int
@@ -113,12 +112,7 @@ class ModelInfo:
 
 def _family(cfg: PretrainedCfg) -> str:
     """``"tadaconv"``, ``"ila"`` or ``"frame2d"`` (the per-frame 2-D baseline, which is no TAdaConv model)."""
-    family = getattr(cfg, "family", None)  # said by the config itself where the registry records it
-    if family:
-        return str(family)
-    if cfg.architecture.startswith("frame2d"):
-        return "frame2d"
-    return "ila" if cfg.input_layout.upper() == "BTCHW" else "tadaconv"
+    return cfg.family or ("ila" if cfg.time_first else "tadaconv")  # a folder written before configs said it
 
 
 def model_info(name: str) -> ModelInfo:
@@ -150,51 +144,16 @@ def model_info(name: str) -> ModelInfo:
 
 def how_to_get_weights(name: str, markdown: bool = False) -> str:
     """Plain instructions for a variant whose weights are not on this machine (Markdown list when asked)."""
-    cfg = tada.get_pretrained_cfg(name)
-    target = hub.cached_model_dir(cfg.name)
-    code = (lambda t: f"`{t}`") if markdown else (lambda t: t)
-    if cfg.local_dir and not cfg.gdrive_id and not cfg.hf_hub_id:
-        return (
-            f"The bundled weights of {cfg.name} are missing (expected in {cfg.local_dir}). Restore that folder "
-            f"from the repository, or train them again with {code('python -m tada train')}."
-        )
-    ways = [
-        f"local file: download the official checkpoint, then run "
-        f"{code(f'python -m tada convert <file> {target} --variant {cfg.name}')} and restart",
-    ]
-    if cfg.hf_hub_id:
-        ways.append(f"Hugging Face Hub: {code(f'hf download {cfg.hf_hub_id}')} (fills the Hub cache the app reads)")
-    else:
-        hub_call = "tada.create_model('hf-hub:<org>/<repo>')"
-        ways.append(f"Hugging Face Hub: a converted copy pushed to the Hub loads with {code(hub_call)}")
-    if cfg.gdrive_id:
-        ways.append(
-            f"official download ({hub.gdrive_view_url(cfg.gdrive_id)}): with network access "
-            f"{code(f'python -m tada download {cfg.name}')} fetches and converts it (Predict does too, when online)"
-        )
-    head = f"{cfg.name} needs its pretrained weights, which are not on this machine."
-    if markdown:
-        return head + " Any of these works:\n" + "\n".join(f"- {w}" for w in ways)
-    return head + " Get them with one of: " + "; ".join(f"({i}) {w}" for i, w in enumerate(ways, 1)) + "."
+    return hub.how_to_get_weights(tada.get_pretrained_cfg(name), markdown=markdown)
 
 
 def default_model_name(names: Sequence[str] | None = None) -> str | None:
-    """The bundled model the app opens with (the TAdaConvNeXtV2 motion model), or None when none exists."""
-    import fnmatch
-
+    """The bundled model the app opens with (``tada.constants.DEFAULT_MODEL``, else the first bundled one),
+    or None when none exists."""
     names = list(names if names is not None else tada.list_models())
     bundled = [n for n in names if hub.weights_status(tada.get_pretrained_cfg(n)) == "bundled"]
-    try:
-        from tada.models.motion_zoo import DEFAULT_MODEL
-
-        if DEFAULT_MODEL in bundled:
-            return DEFAULT_MODEL
-    except ImportError:
-        pass
-    for pattern in DEFAULT_MODEL_PATTERNS:
-        hits = [n for n in bundled if fnmatch.fnmatch(n, pattern)]
-        if hits:
-            return hits[0]
+    if DEFAULT_MODEL in bundled:
+        return DEFAULT_MODEL
     return bundled[0] if bundled else None
 
 
@@ -654,8 +613,5 @@ def _internals_kind(cfg: PretrainedCfg) -> str:
 def bf16_difference(model: nn.Module, device: torch.device) -> float:
     """Largest |p_fp32 - p_bf16| over classes on a fixed random clip (the bf16 acceptance check; it runs
     on the accelerator, under ``@spaces.GPU`` on ZeroGPU)."""
-    cfg = model.pretrained_cfg
-    t, s = cfg.num_frames, cfg.crop_size
-    shape = (1, t, 3, s, s) if cfg.input_layout.upper() == "BTCHW" else (1, 3, t, s, s)
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(model.pretrained_cfg.input_shape(), generator=torch.Generator().manual_seed(0))
     return gpu.bf16_difference(model, x, device)

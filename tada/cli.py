@@ -25,15 +25,12 @@ from typing import Any
 
 from tada.errors import UserError
 
-__all__ = ["main", "Command", "EXTERNAL_COMMANDS", "build_parser", "DEFAULT_PREDICT_MODEL"]
+__all__ = ["main", "Command", "EXTERNAL_COMMANDS", "build_parser"]
 
 #: Commands living in other modules: name -> module path (see the module docstring for the protocol).
 EXTERNAL_COMMANDS: dict[str, str] = {"predict": "app.cli_predict"}
 EXTERNAL_COMMANDS.update(train="tada.motion.train", evaluate="tada.motion.evaluate")  # bundled motion models
 EXTERNAL_COMMANDS["batch"] = "tada.batch.cli"  # many videos: lists, summary, torchrun sharding
-
-#: Model used by ``predict`` when ``--model`` is not given (set once the bundled default exists).
-DEFAULT_PREDICT_MODEL: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,9 +63,9 @@ def _configure_convert(p: argparse.ArgumentParser) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from tada import hub
+    from tada import convert, hub
 
-    out = hub.convert_checkpoint(args.src, args.out_dir, variant=args.variant, overrides=args.override)
+    out = convert.convert_checkpoint(args.src, args.out_dir, variant=args.variant, overrides=args.override)
     config = hub.read_model_config(out)
     name = config["pretrained_cfg"].get("tag") and f"{config['architecture']}.{config['pretrained_cfg']['tag']}"
     print(f"Converted {args.src} -> {out} ({name or config['architecture']}, {config['num_classes']} classes)")

@@ -9,15 +9,17 @@ context-variable read when no trace is active, so an untraced forward costs noth
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
-__all__ = ["Trace", "trace", "active_trace"]
+__all__ = ["Trace", "trace", "active_trace", "untraced"]
+
+_R = TypeVar("_R")
 
 _ACTIVE: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("tada_trace", default=None)
 
@@ -25,6 +27,16 @@ _ACTIVE: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("tada_tra
 def active_trace() -> Trace | None:
     """The trace being recorded in this context, or None (the fast path)."""
     return _ACTIVE.get()
+
+
+def untraced(fn: Callable[[], _R]) -> _R:
+    """Run ``fn`` with no active trace.
+
+    For work that must not be recorded, e.g. ILA's cached text side (400 x 77 x 77 attention maps per
+    text layer would be large and meaningless for the clip being traced).  A fresh context makes the
+    trace context-variable read its default (None) without touching the caller's context.
+    """
+    return contextvars.Context().run(fn)
 
 
 def _detach(t: torch.Tensor) -> torch.Tensor:
@@ -54,7 +66,6 @@ class Trace:
         masks_pre, masks_cur: ILA module path -> (B, T-1, G, G) alignment masks of frame p and p+1.
         attention: module path -> (B*T, heads, L, L) attention weights (only with ``attention=True``).
         class_features: ILA per-frame class features (B, T, E).
-        extras: anything else a module chose to report (name -> tensor).
         num_input_frames: frames in the traced input clip.
     """
 
@@ -68,7 +79,6 @@ class Trace:
     masks_cur: dict[str, torch.Tensor] = field(default_factory=dict)
     attention: dict[str, torch.Tensor] = field(default_factory=dict)
     class_features: torch.Tensor | None = None
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)
     num_input_frames: int | None = None
     want_attention: bool = False
     _names: dict[int, str] = field(default_factory=dict, repr=False)
@@ -118,11 +128,6 @@ class Trace:
         """Record attention weights (N, heads, L, L) of a self-attention layer."""
         self.attention[self.name_of(module)] = _detach(weights)
 
-    def record_extra(self, module: nn.Module, key: str, value: torch.Tensor) -> None:
-        """Record any other tensor under ``<module path>/<key>``."""
-        self.extras[f"{self.name_of(module)}/{key}"] = _detach(value)
-
-    # --- helpers --------------------------------------------------------------------------------
     def _fill_frame_map(self, name: str, positions: int) -> None:
         if self.num_input_frames is None or name in self.frame_map:
             return
@@ -138,19 +143,12 @@ class Trace:
         """Every layer that recorded calibration factors, in forward order."""
         return list(self.calibration)
 
-    def summary(self) -> dict[str, Any]:
-        """Shapes of everything recorded (handy in notebooks and logs)."""
-        out: dict[str, Any] = {}
-        for key in ("calibration", "calibration_bias", "points", "masks_pre", "attention"):
-            out[key] = {k: tuple(v.shape) for k, v in getattr(self, key).items()}
-        return out
-
 
 def _input_frames(model: nn.Module, x: torch.Tensor) -> int | None:
     if x.dim() != 5:
         return None
-    layout = getattr(getattr(model, "pretrained_cfg", None), "input_layout", "BCTHW")
-    return int(x.shape[1] if layout == "BTCHW" else x.shape[2])
+    cfg = getattr(model, "pretrained_cfg", None)
+    return int(x.shape[cfg.time_dim if cfg is not None else 2])
 
 
 @contextmanager

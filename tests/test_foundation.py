@@ -6,15 +6,16 @@ import pytest
 import torch
 
 import tada
+from tada import PretrainedCfg
 from tada.checkpoints import (
     CheckpointMismatchError,
     UnsafeCheckpointError,
     load_state_dict_strict,
     read_checkpoint,
 )
+from tada.errors import ModelNotFoundError
 from tada.labels import get_labels
 from tada.models.base import conv_temporal_positions
-from tada.registry import ModelNotFoundError, PretrainedCfg
 
 
 def test_labels_match_reference(reference_dir):

@@ -19,9 +19,8 @@ from safetensors.torch import load_file
 from test_hub_machinery import _Server  # tests/ is on sys.path (rootdir conftest)
 
 import tada
-from tada import hub, registry
+from tada import PretrainedCfg, _factory, _registry, hub
 from tada.checkpoints import read_checkpoint
-from tada.registry import PretrainedCfg
 
 
 @pytest.fixture()
@@ -40,12 +39,12 @@ def variant():
     added: list[PretrainedCfg] = []
 
     def add(cfg: PretrainedCfg) -> PretrainedCfg:
-        added.append(registry.register_pretrained(cfg))
+        added.append(_registry.register_pretrained(cfg))
         return cfg
 
     yield add
     for cfg in added:
-        registry._PRETRAINED[cfg.architecture].pop(cfg.tag, None)
+        _registry.deregister_pretrained(cfg.name)
 
 
 def _serve_and_load(cfg: PretrainedCfg, fixture: Path, cache: Path, monkeypatch, forward) -> torch.Tensor:
@@ -83,7 +82,7 @@ def _serve_and_load(cfg: PretrainedCfg, fixture: Path, cache: Path, monkeypatch,
 def test_ila_pretrained_download_convert_cache(cache, variant, monkeypatch, reference_dir):
     fixtures = reference_dir / "ila" / "fixtures"
     state = read_checkpoint(fixtures / "ila_tiny.pth")
-    arch, kwargs = registry.infer_architecture(state.state_dict, state.config)
+    arch, kwargs = _factory.infer_architecture(state.state_dict, state.config)
     cfg = variant(
         PretrainedCfg(
             architecture=arch,

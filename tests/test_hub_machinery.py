@@ -22,10 +22,9 @@ from safetensors import safe_open
 from torch import nn
 
 import tada
-from tada import hub, registry
+from tada import PretrainedCfg, _factory, _registry, convert, hub
 from tada.checkpoints import CheckpointMismatchError
 from tada.models.base import VideoClassifier
-from tada.registry import PretrainedCfg
 
 ARCH = "hubtest_net"
 FILE_ID = "1HubTestFileId_abc"
@@ -56,17 +55,16 @@ def _infer(sd: dict[str, torch.Tensor], official_cfg: dict | None):
 @pytest.fixture()
 def family():
     """Register the test family (builder, inferrer, two variants); remove every trace of it afterwards."""
-    registry._ensure_models_imported()
-    registry.register_model(hubtest_net)
-    registry.register_arch_inferrer(_infer)
+    assert _factory.list_models()  # every real model registered first
+    _registry.register_model(hubtest_net)
+    _registry.register_arch_inferrer(_infer)
     base = dict(architecture=ARCH, num_frames=4, crop_size=16, test_scale=16, label_set="", source="hub test")
-    registry.register_pretrained(PretrainedCfg(tag="dl", num_classes=5, gdrive_id=FILE_ID, reported_top1=12.5, **base))
-    registry.register_pretrained(PretrainedCfg(tag="seven", num_classes=7, gdrive_id="other", **base))
-    registry.register_pretrained(PretrainedCfg(tag="k1", num_classes=5, model_kwargs={"temporal_kernel": 1}, **base))
+    _registry.register_pretrained(PretrainedCfg(tag="dl", num_classes=5, gdrive_id=FILE_ID, reported_top1=12.5, **base))
+    _registry.register_pretrained(PretrainedCfg(tag="seven", num_classes=7, gdrive_id="other", **base))
+    _registry.register_pretrained(PretrainedCfg(tag="k1", num_classes=5, model_kwargs={"temporal_kernel": 1}, **base))
     yield
-    registry._MODEL_BUILDERS.pop(ARCH, None)
-    registry._PRETRAINED.pop(ARCH, None)
-    registry._ARCH_INFERRERS.remove(_infer)
+    _registry.deregister_model(ARCH)
+    _registry.deregister_arch_inferrer(_infer)
 
 
 @pytest.fixture()
@@ -104,13 +102,13 @@ def _same_weights(model: nn.Module, sd: dict[str, torch.Tensor]) -> bool:
 def test_convert_writes_a_loadable_model_folder(family, isolated):
     src = isolated / "official.pyth"
     sd = _official_file(src)
-    out = hub.convert_checkpoint(src, isolated / "out")
+    out = convert.convert_checkpoint(src, isolated / "out")
     assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "official_config.json", "README.md"}
 
     config = json.loads((out / "config.json").read_text())
     assert config["architecture"] == ARCH and config["format_version"] == 1
     assert config["num_classes"] == 5 and config["model_kwargs"] == {"width": 4}
-    assert config["provenance"]["source_sha256"] == hub._sha256(src)
+    assert config["provenance"]["source_sha256"] == convert._sha256(src)
     # preprocessing came from the official training config
     assert config["pretrained_cfg"]["sampling"] == "segment" and config["pretrained_cfg"]["num_frames"] == 4
     with safe_open(str(out / "model.safetensors"), "pt") as f:
@@ -130,17 +128,17 @@ def test_model_card_front_matter_parses(family, isolated):
 
     src = isolated / "official.pyth"
     _official_file(src)
-    out = hub.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.dl")
+    out = convert.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.dl")
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "tada"
     assert "video-classification" in card.data.tags
-    assert hub._sha256(src) in card.text and hub.gdrive_view_url(FILE_ID) in card.text and "12.5%" in card.text
+    assert convert._sha256(src) in card.text and hub.gdrive_view_url(FILE_ID) in card.text and "12.5%" in card.text
 
 
 def test_convert_with_variant_attaches_its_config(family, isolated):
     src = isolated / "official.pyth"
     _official_file(src)
-    out = hub.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.dl")
+    out = convert.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.dl")
     model = tada.create_model(f"local-dir:{out}")
     assert model.pretrained_cfg.name == f"{ARCH}.dl"
     assert model.pretrained_cfg.gdrive_id == FILE_ID and model.pretrained_cfg.source == "hub test"
@@ -149,16 +147,18 @@ def test_convert_with_variant_attaches_its_config(family, isolated):
 def test_convert_rejects_a_mismatched_variant(family, isolated):
     src = isolated / "official.pyth"
     _official_file(src)  # 5 classes
-    with pytest.raises(hub.ConversionError, match="5 classes.*7"):
-        hub.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.seven")
+    with pytest.raises(convert.ConversionError, match="5 classes.*7"):
+        convert.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.seven")
     # same class count, but the variant's architecture has other weight shapes
-    with pytest.raises(hub.ConversionError, match=r"does not match variant hubtest_net\.k1: 1 shapes differ.*backbone"):
-        hub.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.k1")
+    with pytest.raises(
+        convert.ConversionError, match=r"does not match variant hubtest_net\.k1: 1 shapes differ.*backbone"
+    ):
+        convert.convert_checkpoint(src, isolated / "out", variant=f"{ARCH}.k1")
     assert not (isolated / "out").exists()
 
 
 def test_overrides_are_parsed_and_checked(family, isolated):
-    assert hub.parse_overrides(["a=3", "b=0.5", "c=true", "d=[1,2]", "e=(1, 2)", "f=name", "g=null"]) == {
+    assert convert.parse_overrides(["a=3", "b=0.5", "c=true", "d=[1,2]", "e=(1, 2)", "f=name", "g=null"]) == {
         "a": 3,
         "b": 0.5,
         "c": True,
@@ -167,16 +167,16 @@ def test_overrides_are_parsed_and_checked(family, isolated):
         "f": "name",
         "g": None,
     }
-    with pytest.raises(hub.ConversionError, match="key=value"):
-        hub.parse_overrides(["no_equals_sign"])
+    with pytest.raises(convert.ConversionError, match="key=value"):
+        convert.parse_overrides(["no_equals_sign"])
     src = isolated / "official.pyth"
     _official_file(src)
-    with pytest.raises(hub.ConversionError, match="not_a_param"):
-        hub.convert_checkpoint(src, isolated / "out", overrides=["not_a_param=1"])
+    with pytest.raises(convert.ConversionError, match="not_a_param"):
+        convert.convert_checkpoint(src, isolated / "out", overrides=["not_a_param=1"])
     # an override the checkpoint cannot satisfy fails loudly, naming the mis-shaped key
     with pytest.raises(CheckpointMismatchError, match=r"backbone\.0\.weight"):
-        hub.convert_checkpoint(src, isolated / "out", overrides=["temporal_kernel=1"])
-    out = hub.convert_checkpoint(src, isolated / "out", overrides=["temporal_kernel=3"])
+        convert.convert_checkpoint(src, isolated / "out", overrides=["temporal_kernel=1"])
+    out = convert.convert_checkpoint(src, isolated / "out", overrides=["temporal_kernel=3"])
     assert json.loads((out / "config.json").read_text())["model_kwargs"]["temporal_kernel"] == 3
 
 
@@ -186,13 +186,13 @@ def test_strict_loading_names_extra_keys(family, isolated):
     sd["backbone.9.weight"] = torch.zeros(2)
     torch.save({"model_state": sd}, src)
     with pytest.raises(CheckpointMismatchError, match=r"backbone\.9\.weight"):
-        hub.convert_checkpoint(src, isolated / "out")
+        convert.convert_checkpoint(src, isolated / "out")
 
 
 def test_loading_a_folder_with_changed_shapes_fails_loudly(family, isolated):
     src = isolated / "official.pyth"
     _official_file(src)
-    out = hub.convert_checkpoint(src, isolated / "out")
+    out = convert.convert_checkpoint(src, isolated / "out")
     with pytest.raises(CheckpointMismatchError, match=r"head\.weight"):
         tada.create_model(f"local-dir:{out}", num_classes=3)
 
@@ -310,16 +310,16 @@ def test_a_manual_convert_into_the_cache_is_picked_up(family, isolated):
     """The path the offline message recommends: convert the downloaded file into the cache folder."""
     src = isolated / "downloaded.pyth"
     sd = _official_file(src)
-    hub.convert_checkpoint(src, hub.cached_model_dir(f"{ARCH}.dl"), variant=f"{ARCH}.dl")
+    convert.convert_checkpoint(src, hub.cached_model_dir(f"{ARCH}.dl"), variant=f"{ARCH}.dl")
     assert _same_weights(tada.create_model(f"{ARCH}.dl", pretrained=True), sd)
 
 
 def test_bundled_local_dir_comes_first(family, isolated):
     src = isolated / "official.pyth"
     sd = _official_file(src, seed=5)
-    folder = hub.convert_checkpoint(src, isolated / "bundled")
+    folder = convert.convert_checkpoint(src, isolated / "bundled")
     cfg = tada.get_pretrained_cfg(f"{ARCH}.dl").replace(tag="bundled", local_dir=str(folder))
-    registry.register_pretrained(cfg)
+    _registry.register_pretrained(cfg)
     assert hub.weights_status(cfg) == "bundled"
     assert _same_weights(tada.create_model(f"{ARCH}.bundled", pretrained=True), sd)
 
@@ -343,13 +343,13 @@ def _seed_hub_cache(repo_id: str, folder: Path) -> None:
 def test_hf_hub_names_and_hub_ids_resolve_from_the_hub_cache(family, isolated):
     src = isolated / "official.pyth"
     sd = _official_file(src, seed=3)
-    _seed_hub_cache("tada-lab/hubtest", hub.convert_checkpoint(src, isolated / "conv", variant=f"{ARCH}.dl"))
+    _seed_hub_cache("tada-lab/hubtest", convert.convert_checkpoint(src, isolated / "conv", variant=f"{ARCH}.dl"))
 
     model = tada.create_model("hf-hub:tada-lab/hubtest")
     assert _same_weights(model, sd) and model.pretrained_cfg.name == f"{ARCH}.dl"
 
     cfg = tada.get_pretrained_cfg(f"{ARCH}.dl").replace(tag="viahub", hf_hub_id="tada-lab/hubtest")
-    registry.register_pretrained(cfg)
+    _registry.register_pretrained(cfg)
     assert hub.weights_status(cfg) == "hub-cached"
     assert _same_weights(tada.create_model(f"{ARCH}.viahub", pretrained=True), sd)
 
@@ -360,7 +360,7 @@ def test_uncached_hub_repo_offline_fails_fast(family, isolated):
         tada.create_model("hf-hub:tada-lab/not-there")
     # a variant whose Hub repo is not cached falls through to the official-file instructions
     cfg = tada.get_pretrained_cfg(f"{ARCH}.dl").replace(tag="hubmiss", hf_hub_id="tada-lab/not-there")
-    registry.register_pretrained(cfg)
+    _registry.register_pretrained(cfg)
     with pytest.raises(hub.WeightsUnavailableError, match="tada-lab/not-there.*HF_HUB_OFFLINE") as info:
         tada.create_model(f"{ARCH}.hubmiss", pretrained=True)
     assert FILE_ID in str(info.value)

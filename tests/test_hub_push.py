@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from test_hub_machinery import _official_file, _same_weights, _seed_hub_cache, family, isolated  # noqa: F401
 
 import tada
-from tada import cli, hub
+from tada import cli, convert, hub
 
 ARCH_VARIANT = "hubtest_net.dl"
 
@@ -102,7 +102,7 @@ def stub(monkeypatch):
 def test_push_uploads_the_model_folder_and_it_loads_back(family, isolated, stub, monkeypatch):  # noqa: F811
     src = isolated / "official.pyth"
     sd = _official_file(src, seed=11)
-    folder = hub.convert_checkpoint(src, isolated / "conv", variant=ARCH_VARIANT)
+    folder = convert.convert_checkpoint(src, isolated / "conv", variant=ARCH_VARIANT)
 
     url = hub.push_to_hub(folder, "tada-lab/hubtest", token="hf_test", endpoint=stub.url)
     assert url.startswith(f"{stub.url}/tada-lab/hubtest/commit/")
@@ -126,7 +126,7 @@ def test_push_uploads_the_model_folder_and_it_loads_back(family, isolated, stub,
 def test_push_cli_and_errors(family, isolated, stub, monkeypatch, capsys):  # noqa: F811
     src = isolated / "official.pyth"
     _official_file(src)
-    folder = hub.convert_checkpoint(src, isolated / "conv")
+    folder = convert.convert_checkpoint(src, isolated / "conv")
     monkeypatch.setenv("HF_TOKEN", "hf_test")  # the stub takes any token; the endpoint comes from the fixture
     assert cli.main(["push", str(folder), "tada-lab/cli-push"]) == 0
     assert "hf-hub:tada-lab/cli-push" in capsys.readouterr().out

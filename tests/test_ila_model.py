@@ -10,10 +10,10 @@ import torch
 from safetensors.torch import load_file
 
 import tada
+from tada._factory import infer_architecture
 from tada.checkpoints import CheckpointMismatchError, UnsafeCheckpointError, read_checkpoint
 from tada.labels import get_labels
 from tada.models.ila import ILA, OpenVocabularyUnavailableError
-from tada.registry import infer_architecture
 from tada.text import TextTooLongError, class_texts, tokenize
 
 ILA_LAYERS = [f"visual.transformer.resblocks.{i}.message_attn" for i in range(2)]

@@ -10,6 +10,8 @@ import pytest
 import torch
 from scipy.stats import ks_2samp
 
+from tada.constants import MOTION_MEAN as MEAN
+from tada.constants import MOTION_STD as STD
 from tada.motion import (
     BACKGROUNDS,
     CLASSES,
@@ -23,7 +25,7 @@ from tada.motion import (
     generate_batch,
     generate_clip,
 )
-from tada.motion.dataset import MEAN, STD, MotionDataset, to_tensor
+from tada.motion.dataset import MotionDataset, to_tensor
 from tada.motion.media import contact_sheet, write_mp4
 
 ID = {name: i for i, name in enumerate(CLASSES)}

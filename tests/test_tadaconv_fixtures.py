@@ -9,9 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 import tada
+from tada._builder import build_model_with_cfg as build_model
+from tada._factory import infer_architecture
 from tada.checkpoints import read_checkpoint
 from tada.models.tadaformer import FrameCountError
-from tada.registry import build_model, infer_architecture
 
 # Reduced fixture models built with the public builders (NOTES/README of the fixtures folder).
 FIXTURES = {

@@ -8,9 +8,13 @@ import pytest
 import torch
 
 import tada
+from tada._builder import build_model_with_cfg as build_model
+from tada.errors import ModelNotFoundError
 from tada.labels import get_labels
-from tada.models.tadaconv_zoo import VARIANTS
-from tada.registry import ModelNotFoundError, build_model
+from tada.models import tada2d, tadaconvnextv2, tadaformer
+
+# The 32 released variants, as declared beside their architectures.
+VARIANTS = [cfg for m in (tada2d, tadaconvnextv2, tadaformer) for cfg in m.default_cfgs.values()]
 
 ARCHS = ("tada2d_r50", "tadaconvnextv2_tiny", "tadaconvnextv2_small", "tadaconvnextv2_base", "tadaformer_b16",
          "tadaformer_l14")  # fmt: skip
@@ -58,7 +62,7 @@ def test_every_released_variant_is_registered(variants_json):
     for row in variants_json:
         arch = next(a for a in ARCHS if row["id"].startswith(a + "_"))
         cfg = tada.get_pretrained_cfg(f"{arch}.{row['id'][len(arch) + 1 :]}")
-        assert cfg is registered[cfg.name]
+        assert cfg == registered[cfg.name] and cfg is not registered[cfg.name]  # a copy, never the registered one
         assert cfg.gdrive_id == row["gdrive_file_id"]
         assert cfg.num_frames == row["num_frames"] == cfg.model_kwargs["num_frames"]
         assert cfg.reported_top1 == row["reported_top1"]

@@ -142,7 +142,7 @@ def test_model_object_and_display_size(matrix):
 
 def test_with_the_registry_config(matrix):
     """The real ``PretrainedCfg`` of the registry is accepted as is."""
-    registry = pytest.importorskip("tada.registry")
+    registry = pytest.importorskip("tada._pretrained")
     cfg = registry.PretrainedCfg(architecture="demo", num_frames=4, sampling="interval", sampling_rate=4,
                                  target_fps=30.0, test_scale=40, crop_size=40)  # fmt: skip
     clip = load_clip(matrix["h264.mp4"].path, cfg)

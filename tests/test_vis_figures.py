@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from tada.registry import PretrainedCfg
+from tada import PretrainedCfg
 from visualizations import figures
 from visualizations.explanation import (
     AttributionExplanation,

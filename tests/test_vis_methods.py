@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import nn
 
+from tada import PretrainedCfg
 from tada.layers.clip import ResidualAttentionBlock, embed_patches
 from tada.models.base import VideoClassifier, conv_temporal_positions
-from tada.registry import PretrainedCfg
 from visualizations import counterfactuals, deletion_curve, explain, randomize_model, sanity_check
 from visualizations.explanation import AttributionExplanation
 from visualizations.methods.gradcam import fold, layer_candidates

@@ -33,7 +33,8 @@ def input_layout(model: nn.Module) -> str:
 
 def time_dim(model: nn.Module) -> int:
     """Index of the time axis of the model's 5-D input."""
-    return 1 if input_layout(model) == "BTCHW" else 2
+    cfg = getattr(model, "pretrained_cfg", None)
+    return cfg.time_dim if cfg is not None else 2
 
 
 def as_clip_input(model: nn.Module, clip: Any) -> Clip:

@@ -132,11 +132,10 @@ def frames_from_tensor(model: nn.Module | None, tensor: torch.Tensor) -> list[np
     """Undo the model's normalisation to get uint8 frames back from its input tensor (when the clip's
     own display frames are not at hand)."""
     cfg = getattr(model, "pretrained_cfg", None)
-    layout = getattr(cfg, "input_layout", "BCTHW")
     x = tensor.detach().float().cpu()
     if x.dim() == 5:
         x = x[0]
-    x = x if layout == "BTCHW" else x.transpose(0, 1)  # (T, C, H, W)
+    x = (cfg.from_model_layout(x) if cfg is not None else x).transpose(0, 1)  # (T, C, H, W)
     mean = torch.tensor(getattr(cfg, "mean", (0.0, 0.0, 0.0))).view(1, 3, 1, 1)
     std = torch.tensor(getattr(cfg, "std", (1.0, 1.0, 1.0))).view(1, 3, 1, 1)
     rng = float(getattr(cfg, "pixel_range", 1.0))

@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tada.labels import get_labels
 from tada.trace import active_trace
 
 __all__ = [
@@ -43,7 +42,6 @@ __all__ = [
     "BaseHead",
     "set_calibration_impl",
     "temporal_sum3",
-    "family_labels",
 ]
 
 CALIBRATION_IMPLS = ("scale", "grouped")
@@ -63,19 +61,6 @@ def set_calibration_impl(model: nn.Module, impl: str) -> nn.Module:
         if isinstance(m, (TAdaConv2d, TAdaConv2dV2)):
             m.calibration = impl
     return model
-
-
-def family_labels(cfg: object, num_classes: int) -> list[str]:
-    """Class names of the attached label set; ``class <i>`` names where the package has no list (K710)."""
-    name = getattr(cfg, "label_set", None)
-    if name:
-        try:
-            names = get_labels(name)
-            if len(names) == num_classes:
-                return names
-        except KeyError:
-            pass
-    return [f"class {i}" for i in range(num_classes)]
 
 
 def _triple_to_spatial(value: int | Sequence[int], temporal: int, what: str) -> tuple[int, int]:

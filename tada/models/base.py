@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import nn
 
+from tada._pretrained import PretrainedCfg
 from tada.labels import get_labels
-from tada.registry import PretrainedCfg
 
 __all__ = ["VideoClassifier", "cfg_get", "conv_temporal_positions"]
 
@@ -32,10 +34,32 @@ def conv_temporal_positions(num_frames: int, kernel: int, stride: int, padding: 
 class VideoClassifier(nn.Module):
     """Base class: ``forward(x) -> logits``, plus a pretrained config and the temporal mapping.
 
-    Subclasses override :meth:`temporal_positions` when their stem changes the temporal resolution.
+    Subclasses override :meth:`temporal_positions` when their stem changes the temporal resolution,
+    and :meth:`default_pretrained_cfg` to describe their own input (family, layout, normalisation).
+    ``pretrained_cfg`` is the config attached by :func:`tada._builder.build_model_with_cfg`, or the
+    model's own description when it was built without one (e.g. by calling the class).
     """
 
-    pretrained_cfg: PretrainedCfg
+    #: The family of the class (see :data:`tada._pretrained.FAMILIES`).
+    family: ClassVar[str] = "tadaconv"
+
+    def default_pretrained_cfg(self) -> PretrainedCfg:
+        """What the model knows about its own input, for a model built without a variant."""
+        return PretrainedCfg(
+            architecture=type(self).__name__.lower(),
+            num_classes=getattr(self, "num_classes", 400),
+            num_frames=getattr(self, "num_frames", 16),
+            family=self.family,
+        )
+
+    @property
+    def pretrained_cfg(self) -> PretrainedCfg:
+        cfg = self.__dict__.get("_pretrained_cfg")
+        return cfg if cfg is not None else self.default_pretrained_cfg()
+
+    @pretrained_cfg.setter
+    def pretrained_cfg(self, cfg: PretrainedCfg) -> None:
+        self.__dict__["_pretrained_cfg"] = cfg
 
     def temporal_positions(self, num_input_frames: int) -> list[list[int]]:
         """For each temporal position inside the network, the input frame indices it covers."""
@@ -43,8 +67,15 @@ class VideoClassifier(nn.Module):
 
     @property
     def labels(self) -> list[str]:
-        """Class names of the attached label set (index = class id)."""
-        cfg = getattr(self, "pretrained_cfg", None)
-        if cfg is None:
-            raise AttributeError("model has no pretrained_cfg; build it with tada.create_model")
-        return get_labels(cfg.label_set)
+        """Class names of the attached label set (index = class id); ``class <i>`` where the package
+        has no list of that length (e.g. K710)."""
+        num_classes = getattr(self, "num_classes", None)
+        name = self.pretrained_cfg.label_set
+        if name:
+            try:
+                names = get_labels(name)
+                if num_classes is None or len(names) == num_classes:
+                    return names
+            except KeyError:
+                pass
+        return [f"class {i}" for i in range(num_classes or 0)]

@@ -14,14 +14,17 @@ import torch
 from timm.models.convnext import ConvNeXt
 from torch import nn
 
+from tada._pretrained import PretrainedCfg
+from tada._registry import register_model
 from tada.models.base import VideoClassifier
-from tada.registry import PretrainedCfg, register_model
 
 __all__ = ["Frame2D", "frame2d"]
 
 
 class Frame2D(VideoClassifier):
     """``forward(x (B, 3, T, H, W)) -> logits (B, K)``: 2-D ConvNeXt per frame, mean over T, linear head."""
+
+    family = "frame2d"
 
     def __init__(
         self,
@@ -59,12 +62,12 @@ class Frame2D(VideoClassifier):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.forward_features(x)))
 
+    def default_pretrained_cfg(self) -> PretrainedCfg:
+        """Small frames (64 px) by default, as the motion-task baseline."""
+        return super().default_pretrained_cfg().replace(test_scale=64, crop_size=64)
+
 
 @register_model
 def frame2d(**kwargs: Any) -> Frame2D:
     """Per-frame 2-D ConvNeXt baseline (``dims``, ``depths``, ``num_classes``, ``num_frames``)."""
-    model = Frame2D(**kwargs)
-    model.pretrained_cfg = PretrainedCfg(
-        architecture="frame2d", num_classes=model.num_classes, num_frames=model.num_frames, test_scale=64, crop_size=64
-    )
-    return model
+    return Frame2D(**kwargs)

@@ -20,25 +20,26 @@ logits = model(clip, class_names=["a dog", "a cat"])   # or one-off, without cha
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import math
 import re
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tada._pretrained import PretrainedCfg, generate_default_cfgs
+from tada._registry import register_arch_inferrer, register_model
+from tada.constants import IMAGENET_MEAN_255, IMAGENET_STD_255
 from tada.errors import OpenVocabularyUnavailableError
 from tada.labels import get_labels
 from tada.layers.clip import LayerNorm, QuickGELU, ResidualAttentionBlock, Transformer, embed_patches
 from tada.layers.ila_align import ALIGN_HIDDEN, ILAAlign, alignment_loss
 from tada.models.base import VideoClassifier
-from tada.registry import PretrainedCfg, register_arch_inferrer, register_model, register_pretrained
 from tada.text import CONTEXT_LENGTH, TextFeatureCache, class_texts, tokenize
-from tada.trace import active_trace
+from tada.trace import active_trace, untraced
 
 __all__ = [
     "ILA",
@@ -52,24 +53,6 @@ __all__ = [
     "ila_l14",
     "ila_l14_336",
 ]
-
-_R = TypeVar("_R")
-# The official pipeline normalises RGB 0..255 with ImageNet statistics (not CLIP's).
-_MEAN = (123.675, 116.28, 103.53)
-_STD = (58.395, 57.12, 57.375)
-
-
-def _untraced(fn: Callable[[], _R]) -> _R:
-    """Run ``fn`` with no active :func:`tada.trace`.
-
-    The text side is computed once and cached; recording it (e.g. 400 x 77 x 77 attention maps per
-    text layer) would be large and meaningless for the clip being traced.  A fresh context makes the
-    trace context-variable read its default (None) without touching the caller's context.
-    """
-    return contextvars.Context().run(fn)
-
-
-# --- visual encoder ------------------------------------------------------------------------------
 
 
 class ILABlock(ResidualAttentionBlock):
@@ -279,6 +262,20 @@ class VideoSpecificPrompt(nn.Module):
 # --- the whole model ---------------------------------------------------------------------------------
 
 
+def _ila_input(crop: int) -> dict[str, Any]:
+    """Config fields of ILA's input (official pipeline): uniform sampling, 256/224 resize, 0..255 pixels."""
+    return {
+        "family": "ila",
+        "input_layout": "BTCHW",
+        "sampling": "uniform",
+        "test_scale": int(256 / 224 * crop),
+        "crop_size": crop,
+        "mean": IMAGENET_MEAN_255,
+        "std": IMAGENET_STD_255,
+        "pixel_range": 255.0,
+    }
+
+
 class ILA(VideoClassifier):
     """ILA on X-CLIP: ``forward(x (B, T, 3, S, S)) -> logits (B, K)``.
 
@@ -286,6 +283,8 @@ class ILA(VideoClassifier):
     :meth:`set_class_names` for any list of phrases).  SSv2 form (``ssv2=True``): K = the head width.
     ``align_hidden`` is the width of every ILA module's interactive block (256 in all released models).
     """
+
+    family = "ila"
 
     def __init__(
         self,
@@ -313,20 +312,6 @@ class ILA(VideoClassifier):
         self.num_frames, self.ssv2, self.num_classes = num_frames, ssv2, num_classes
         self.embed_dim, self.image_resolution = embed_dim, image_resolution
         self.patch_size, self.context_length, self.vocab_size = vision_patch_size, context_length, vocab_size
-        # A bare config until create_model attaches the variant's, so the layout (BTCHW) is always known.
-        self.pretrained_cfg = PretrainedCfg(
-            architecture="ila",
-            num_classes=num_classes,
-            label_set="ssv2" if ssv2 else "kinetics400",
-            num_frames=num_frames,
-            sampling="uniform",
-            test_scale=int(256 / 224 * image_resolution),
-            crop_size=image_resolution,
-            mean=_MEAN,
-            std=_STD,
-            pixel_range=255.0,
-            input_layout="BTCHW",
-        )
         if ssv2:
             # SSV2 branch: visual encoder + MIT with a linear head, nothing else.
             self.mit = MultiframeIntegrationTransformer(num_frames, embed_dim, mit_layers, num_classes=num_classes)
@@ -374,9 +359,18 @@ class ILA(VideoClassifier):
                 "Use a Kinetics-400 ILA model (e.g. ila_b16.k400_8f) for open-vocabulary scoring."
             )
 
+    def default_pretrained_cfg(self) -> PretrainedCfg:
+        """ILA's own input description: 0..255 pixels, ImageNet statistics, time-first layout."""
+        return PretrainedCfg(
+            architecture="ila",
+            num_classes=self.num_classes,
+            label_set="ssv2" if self.ssv2 else "kinetics400",
+            num_frames=self.num_frames,
+            **_ila_input(self.image_resolution),
+        )
+
     def _default_names(self) -> list[str]:
-        cfg = getattr(self, "pretrained_cfg", None)
-        return get_labels(cfg.label_set if cfg is not None else ("ssv2" if self.ssv2 else "kinetics400"))
+        return get_labels(self.pretrained_cfg.label_set)
 
     @property
     def class_names(self) -> list[str]:
@@ -471,7 +465,7 @@ class ILA(VideoClassifier):
         def compute() -> torch.Tensor:
             toks = tokens if tokens is not None else tokenize(list(names), self.context_length)
             self._check_tokens(toks)
-            return _untraced(lambda: self.encode_text(toks.to(weight.device)))
+            return untraced(lambda: self.encode_text(toks.to(weight.device)))
 
         if self.training and torch.is_grad_enabled() and weight.requires_grad:
             return compute()  # training the text side: no cache, gradients flow (the official run froze it)
@@ -547,6 +541,48 @@ def _on_weights_loaded(module: nn.Module, _incompatible: Any) -> None:
     module.clear_text_cache()
 
 
+# --- released checkpoints (registered with their builders below) ------------------------------------------
+
+_SOURCE = "Francis-Rings/ILA (ICCV 2023), official README 'Main Results in paper'"
+_NOTES = (
+    "Official test: 4 clips x 3 crops, softmax summed over views (its frame sampling is random). "
+    "The registry's default single view is the deterministic 'uniform' sampling with a centre crop."
+)
+_SSV2_NOTE = " SSv2 head width read from the checkpoint (174 expected, not verified on the released file)."
+
+
+def _release(data: str, frames: int, crop: int, gdrive: str, top1: float) -> dict[str, Any]:
+    ssv2 = data == "ssv2"
+    return {
+        "num_classes": 174 if ssv2 else 400,
+        "label_set": "ssv2" if ssv2 else "kinetics400",
+        "num_frames": frames,
+        **_ila_input(crop),
+        "num_clips": 4,
+        "num_crops": 3,
+        "model_kwargs": {"num_frames": frames, "ssv2": ssv2},
+        "gdrive_id": gdrive,
+        "reported_top1": top1,
+        "reported_views": "4x3",
+        "source": _SOURCE + (" (SSV2 branch)" if ssv2 else " (master = K400 branch)"),
+        "notes": _NOTES + (_SSV2_NOTE if ssv2 else ""),
+    }
+
+
+default_cfgs = generate_default_cfgs({
+    "ila_b32.k400_8f": _release("k400", 8, 224, "1hbl3nndAcxENsif0QuEJ_8UxiTv9jSOh", 81.3),
+    "ila_b32.k400_16f": _release("k400", 16, 224, "1GEO8m1qfDsOj-81YW5jc8ekAxPWMrtg3", 82.4),
+    "ila_b16.k400_8f": _release("k400", 8, 224, "1lAUgzxBDHoueXDaG9X9WFlBPVBl5LNdk", 84.0),
+    "ila_b16.k400_16f": _release("k400", 16, 224, "1IYz8DzzgoNbU1aXyeHFl69t6pb0RNMsV", 85.7),
+    "ila_l14.k400_8f": _release("k400", 8, 224, "1IhalyRKqAbJ9efLAgAA4f7t9hwRMux0p", 88.0),
+    "ila_l14_336.k400_16f": _release("k400", 16, 336, "132aB_FF-jPKP1z3kZArG_tOj32rVIFYc", 88.7),
+    "ila_b16.ssv2_8f": _release("ssv2", 8, 224, "1Ei0fO-W8u4jBQO0qG6V7nlRjKUuozbLa", 65.0),
+    "ila_b16.ssv2_16f": _release("ssv2", 16, 224, "1NYXsYSOjRuuOIXiCTaTE2gFUCi-1qC_5", 66.8),
+    "ila_l14.ssv2_8f": _release("ssv2", 8, 224, "10xHxzyUH38bjkAAutlBvMkj0BxXaaobB", 67.8),
+    "ila_l14_336.ssv2_16f": _release("ssv2", 16, 336, "1ZquukTAxosC2k1uquI9jnMsk4BA2N5w5", 70.2),
+})  # fmt: skip
+
+
 # --- builders ------------------------------------------------------------------------------------------
 
 _B_TEXT = {"embed_dim": 512, "transformer_width": 512, "transformer_layers": 12}
@@ -585,60 +621,6 @@ def ila_l14_336(num_frames: int = 16, ssv2: bool = False, num_classes: int | Non
     """ILA on CLIP ViT-L/14@336px (336 px, grid 24)."""
     base = {"image_resolution": 336, "vision_layers": 24, "vision_width": 1024, "vision_patch_size": 14, **_L_TEXT}
     return _build({**base, "num_frames": num_frames}, num_classes, ssv2, kwargs)
-
-
-# --- released checkpoints -----------------------------------------------------------------------------
-
-_SOURCE = "Francis-Rings/ILA (ICCV 2023), official README 'Main Results in paper'"
-_NOTES = (
-    "Official test: 4 clips x 3 crops, softmax summed over views (its frame sampling is random). "
-    "The registry's default single view is the deterministic 'uniform' sampling with a centre crop."
-)
-# (architecture, dataset, frames, crop, Google Drive id, reported top-1)
-_RELEASES = [
-    ("ila_b32", "k400", 8, 224, "1hbl3nndAcxENsif0QuEJ_8UxiTv9jSOh", 81.3),
-    ("ila_b32", "k400", 16, 224, "1GEO8m1qfDsOj-81YW5jc8ekAxPWMrtg3", 82.4),
-    ("ila_b16", "k400", 8, 224, "1lAUgzxBDHoueXDaG9X9WFlBPVBl5LNdk", 84.0),
-    ("ila_b16", "k400", 16, 224, "1IYz8DzzgoNbU1aXyeHFl69t6pb0RNMsV", 85.7),
-    ("ila_l14", "k400", 8, 224, "1IhalyRKqAbJ9efLAgAA4f7t9hwRMux0p", 88.0),
-    ("ila_l14_336", "k400", 16, 336, "132aB_FF-jPKP1z3kZArG_tOj32rVIFYc", 88.7),
-    ("ila_b16", "ssv2", 8, 224, "1Ei0fO-W8u4jBQO0qG6V7nlRjKUuozbLa", 65.0),
-    ("ila_b16", "ssv2", 16, 224, "1NYXsYSOjRuuOIXiCTaTE2gFUCi-1qC_5", 66.8),
-    ("ila_l14", "ssv2", 8, 224, "10xHxzyUH38bjkAAutlBvMkj0BxXaaobB", 67.8),
-    ("ila_l14_336", "ssv2", 16, 336, "1ZquukTAxosC2k1uquI9jnMsk4BA2N5w5", 70.2),
-]
-
-for _arch, _data, _frames, _crop, _gdrive, _top1 in _RELEASES:
-    _ssv2 = _data == "ssv2"
-    register_pretrained(
-        PretrainedCfg(
-            architecture=_arch,
-            tag=f"{_data}_{_frames}f",
-            num_classes=174 if _ssv2 else 400,
-            label_set="ssv2" if _ssv2 else "kinetics400",
-            num_frames=_frames,
-            sampling="uniform",
-            test_scale=int(256 / 224 * _crop),
-            crop_size=_crop,
-            mean=_MEAN,
-            std=_STD,
-            pixel_range=255.0,
-            input_layout="BTCHW",
-            num_clips=4,
-            num_crops=3,
-            model_kwargs={"num_frames": _frames, "ssv2": _ssv2},
-            gdrive_id=_gdrive,
-            reported_top1=_top1,
-            reported_views="4x3",
-            source=_SOURCE + (" (SSV2 branch)" if _ssv2 else " (master = K400 branch)"),
-            notes=_NOTES
-            + (
-                " SSv2 head width read from the checkpoint (174 expected, not verified on the released file)."
-                if _ssv2
-                else ""
-            ),
-        )
-    )
 
 
 # --- architecture from a checkpoint alone ----------------------------------------------------------------

@@ -26,15 +26,17 @@ from typing import Any
 
 import torch
 
+from tada._pretrained import generate_default_cfgs
+from tada._registry import register_model
+from tada.constants import DEFAULT_MODEL, MOTION_MEAN, MOTION_STD
 from tada.errors import OutOfVocabularyError
 from tada.models.frame2d import Frame2D
-from tada.models.ila import ILA, _untraced
+from tada.models.ila import ILA
 from tada.models.tadaconvnextv2 import TAdaConvNeXtV2
 from tada.models.tadaformer import TAdaFormer
-from tada.motion.dataset import MEAN, STD
 from tada.motion.generator import CLASSES, NUM_CLASSES
-from tada.registry import PretrainedCfg, register_model, register_pretrained
 from tada.text import class_texts, tokenize
+from tada.trace import untraced
 
 __all__ = [
     "BUNDLED_MODELS",
@@ -95,11 +97,18 @@ MODEL_KWARGS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Family of each bundled architecture (the 2-D baseline has no temporal modelling at all).
+FAMILY: dict[str, str] = {
+    "tadaconvnextv2_motion": "tadaconv",
+    "tadaformer_motion": "tadaconv",
+    "ila_motion": "ila",
+    "frame2d_motion": "frame2d",
+}
 #: Bundled variants, temporal models first; the first one is the app's offline default.
 BUNDLED_MODELS: tuple[str, ...] = tuple(f"{arch}.{TAG}" for arch in MODEL_KWARGS)
-DEFAULT_MODEL: str = BUNDLED_MODELS[0]
+assert DEFAULT_MODEL in BUNDLED_MODELS, "tada.constants.DEFAULT_MODEL names a bundled model"
 #: Whether each bundled architecture models time (the 2-D baseline does not).
-TEMPORAL: dict[str, bool] = {arch: arch != "frame2d_motion" for arch in MODEL_KWARGS}
+TEMPORAL: dict[str, bool] = {arch: family != "frame2d" for arch, family in FAMILY.items()}
 
 
 def _kwargs(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +161,50 @@ class MotionILA(ILA):
             return self.encode_text(tokens.to(weight.device))  # training: no cache, gradients flow
         digest = hashlib.sha1(tokens.numpy().tobytes()).hexdigest()
         key = ("tokens", digest, tuple(tokens.shape), weight.device, weight.dtype, self._weights_version)
-        return self.text_cache.get(key, lambda: _untraced(lambda: self.encode_text(tokens.to(weight.device))))
+        return self.text_cache.get(key, lambda: untraced(lambda: self.encode_text(tokens.to(weight.device))))
+
+
+# --- bundled variants (registered with their builders below) --------------------------------------------
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _reported_top1(arch: str) -> float | None:
+    """Held-out top-1 recorded in the bundled folder's ``config.json`` by ``python -m tada train --eval-clips``."""
+    try:
+        config = json.loads((_REPO_ROOT / "assets" / "models" / arch / "config.json").read_text(encoding="utf-8"))
+        return round(float(config["evaluation"]["top1"]), 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _bundled(arch: str) -> dict[str, Any]:
+    ila = FAMILY[arch] == "ila"
+    size = INPUT_SIZE.get(arch, SIZE)
+    return {
+        "family": FAMILY[arch],
+        "num_classes": NUM_CLASSES,
+        "label_set": "motion",
+        "num_frames": NUM_FRAMES,
+        "sampling": "segment",
+        "test_scale": size,
+        "crop_size": size,
+        # ILA takes 0..255 pixels like the released ILA models; the same normalisation either way.
+        "mean": tuple(255.0 * m for m in MOTION_MEAN) if ila else MOTION_MEAN,
+        "std": tuple(255.0 * s for s in MOTION_STD) if ila else MOTION_STD,
+        "pixel_range": 255.0 if ila else 1.0,
+        "input_layout": "BTCHW" if ila else "BCTHW",
+        "model_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in MODEL_KWARGS[arch].items()},
+        "local_dir": f"assets/models/{arch}",
+        "reported_top1": _reported_top1(arch),
+        "reported_views": "1x1",
+        "source": f"trained with: python -m tada train --model {arch} (see assets/models/{arch}/README.md)",
+        "license": "CC0-1.0",
+        "notes": "Trained from scratch on the procedural motion task (tada.motion); not a video-dataset model.",
+    }
+
+
+default_cfgs = generate_default_cfgs({f"{arch}.{TAG}": _bundled(arch) for arch in MODEL_KWARGS})
 
 
 # --- architectures -----------------------------------------------------------------------------------------
@@ -182,52 +234,3 @@ def ila_motion(**kwargs: Any) -> MotionILA:
 def frame2d_motion(**kwargs: Any) -> Frame2D:
     """Per-frame 2-D ConvNeXt baseline (dims 24..192, depths 1-1-2-1), mean over time."""
     return Frame2D(**_kwargs("frame2d_motion", kwargs))
-
-
-# --- bundled variants ------------------------------------------------------------------------------------
-
-_CLIP_MEAN = tuple(255.0 * m for m in MEAN)
-_CLIP_STD = tuple(255.0 * s for s in STD)
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _reported_top1(arch: str) -> float | None:
-    """Held-out top-1 recorded in the bundled folder's ``config.json`` by ``python -m tada train --eval-clips``."""
-    try:
-        config = json.loads((_REPO_ROOT / "assets" / "models" / arch / "config.json").read_text(encoding="utf-8"))
-        return round(float(config["evaluation"]["top1"]), 1)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _register() -> None:
-    for arch, model_kwargs in MODEL_KWARGS.items():
-        ila = arch == "ila_motion"
-        register_pretrained(
-            PretrainedCfg(
-                architecture=arch,
-                tag=TAG,
-                num_classes=NUM_CLASSES,
-                label_set="motion",
-                num_frames=NUM_FRAMES,
-                sampling="segment",
-                test_scale=INPUT_SIZE.get(arch, SIZE),
-                crop_size=INPUT_SIZE.get(arch, SIZE),
-                # ILA takes 0..255 pixels like the released ILA models; the same normalisation either way.
-                mean=_CLIP_MEAN if ila else MEAN,
-                std=_CLIP_STD if ila else STD,
-                pixel_range=255.0 if ila else 1.0,
-                input_layout="BTCHW" if ila else "BCTHW",
-                model_kwargs={k: list(v) if isinstance(v, tuple) else v for k, v in model_kwargs.items()},
-                local_dir=f"assets/models/{arch}",
-                reported_top1=_reported_top1(arch),
-                reported_views="1x1",
-                source=f"trained with: python -m tada train --model {arch} (see assets/models/{arch}/README.md)",
-                license="CC0-1.0",
-                notes="Trained from scratch on the procedural motion task (tada.motion); not a video-dataset model.",
-            )
-        )
-
-
-_register()

@@ -15,9 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from tada.layers.tadaconv import BaseHead, RouteFuncMLP, TAdaConv2d, family_labels, set_calibration_impl
+from tada._pretrained import generate_default_cfgs
+from tada._registry import register_arch_inferrer, register_model
+from tada.layers.tadaconv import BaseHead, RouteFuncMLP, TAdaConv2d, set_calibration_impl
+from tada.models._tadaconv_release import release
 from tada.models.base import VideoClassifier, cfg_get
-from tada.registry import PretrainedCfg, register_arch_inferrer, register_model
 
 __all__ = ["TAda2D", "tada2d_r50", "infer_tada2d"]
 
@@ -196,9 +198,18 @@ class TAda2D(VideoClassifier):
         """``"scale"`` (default) or ``"grouped"`` (the official per-frame grouped conv)."""
         return set_calibration_impl(self, impl)
 
-    @property
-    def labels(self) -> list[str]:
-        return family_labels(getattr(self, "pretrained_cfg", None), self.num_classes)
+
+# Released checkpoints (official model zoo rows, see tada.models._tadaconv_release).
+default_cfgs = generate_default_cfgs({
+    "tada2d_r50.k400_8x8": release("k400", "IN-1K", 8, 400, "interval", 8, "10x3", 76.7,
+        "1YsbTKLoDwxtStAsP5oxUMbIsw85NvY0O", "tada/k400/tada2d_8x8.yaml"),
+    "tada2d_r50.k400_16x5": release("k400", "IN-1K", 16, 400, "interval", 5, "10x3", 77.4,
+        "1UQDurxakmnDxa5D2tBuTqTH60BVyW3XM", "tada/k400/tada2d_16x5.yaml"),
+    "tada2d_r50.ssv2_8f": release("ssv2", "IN-1K", 8, 174, "segment", None, "2x3", 64.2,
+        "16y6dDf-hcMmJ2jDCV9tRla8aRJZKJXSk", "tada/ssv2/tada2d_8f.yaml"),
+    "tada2d_r50.ssv2_16f": release("ssv2", "IN-1K", 16, 174, "segment", None, "2x3", 65.6,
+        "1xwCxuFW6DZ0xpEsp_tFJYQRGuHPJe4uS", "tada/ssv2/tada2d_16f.yaml"),
+})  # fmt: skip
 
 
 @register_model
@@ -215,7 +226,7 @@ def tada2d_r50(
     **kwargs: Any,
 ) -> TAda2D:
     """TAda2D with a ResNet-50 layout (widths/depths overridable for reduced models)."""
-    model = TAda2D(
+    return TAda2D(
         num_classes=num_classes,
         num_frames=num_frames,
         depths=depths,
@@ -227,8 +238,6 @@ def tada2d_r50(
         calibration=calibration,
         **kwargs,
     )
-    model.pretrained_cfg = PretrainedCfg(architecture="tada2d_r50", num_classes=num_classes, num_frames=num_frames)
-    return model
 
 
 # --------------------------------------------------------------------------------------------------

@@ -22,18 +22,19 @@ import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn
 
+from tada._pretrained import PretrainedCfg, generate_default_cfgs
+from tada._registry import register_arch_inferrer, register_model
 from tada.layers.tadaconv import (
     QUICK_GELU_K,
     BaseHead,
     LayerNormCF,
     RouteFuncwTransformer,
     TAdaConv2dV2,
-    family_labels,
     set_calibration_impl,
     temporal_sum3,
 )
+from tada.models._tadaconv_release import release
 from tada.models.base import VideoClassifier, cfg_get, conv_temporal_positions
-from tada.registry import PretrainedCfg, register_arch_inferrer, register_model
 
 __all__ = [
     "TAdaConvNeXtV2",
@@ -274,9 +275,9 @@ class TAdaConvNeXtV2(VideoClassifier):
         """``"scale"`` (default) or ``"grouped"`` (the official per-frame grouped conv)."""
         return set_calibration_impl(self, impl)
 
-    @property
-    def labels(self) -> list[str]:
-        return family_labels(getattr(self, "pretrained_cfg", None), self.num_classes)
+    def default_pretrained_cfg(self) -> PretrainedCfg:
+        """Kinetics statistics, tested at 256 px as the released models."""
+        return super().default_pretrained_cfg().replace(test_scale=256, crop_size=256)
 
 
 _SIZES = {
@@ -286,16 +287,45 @@ _SIZES = {
 }
 
 
+# Released checkpoints (official model zoo rows, see tada.models._tadaconv_release).
+default_cfgs = generate_default_cfgs({
+    "tadaconvnextv2_tiny.k400_16f_in1k": release("k400", "IN1K", 16, 400, "interval", 5, "4x3", 79.6,
+        "1_jkIOP8kYeMzgEGyVznDKXNRG2tSEOkV", "tadaconvnextv2/tadaconvnextv2_tiny_k400_16f.yaml"),
+    "tadaconvnextv2_tiny.k400_32f_in1k": release("k400", "IN1K", 32, 400, "interval", 5, "4x3", 80.8,
+        "1FSpmNgDETQ0WchABBUgpTLG9q3N9xBHN", "tadaconvnextv2/tadaconvnextv2_tiny_k400_16f.yaml", "32f"),
+    "tadaconvnextv2_small.k400_16f_in1k": release("k400", "IN1K", 16, 400, "interval", 5, "4x3", 80.8,
+        "12R74tV2-VRRUxrH0Tubki5voRSCbR3F1", "tadaconvnextv2/tadaconvnextv2_small_k400_16f.yaml"),
+    "tadaconvnextv2_small.k400_32f_in1k": release("k400", "IN1K", 32, 400, "interval", 5, "4x3", 81.9,
+        "15GDqJZSgy5fQ8gHgq3mEru_rWghelzP3", "tadaconvnextv2/tadaconvnextv2_small_k400_16f.yaml", "32f"),
+    "tadaconvnextv2_small.k400_32f_in21k": release("k400", "IN21K", 32, 400, "interval", 5, "4x3", 82.9,
+        "1yM-OHpzNOu0180vogZxiMDk9x45SlFFF", "tadaconvnextv2/tadaconvnextv2_small_k400_16f.yaml", "32f"),
+    "tadaconvnextv2_base.k400_16f_in1k": release("k400", "IN1K", 16, 400, "interval", 5, "4x3", 81.4,
+        "1rtapp_GzQHe6CBrhcNfe4wuBAS106uIk", "tadaconvnextv2/tadaconvnextv2_base_k400_16f.yaml"),
+    "tadaconvnextv2_base.k400_32f_in1k": release("k400", "IN1K", 32, 400, "interval", 5, "4x3", 82.3,
+        "1_VcPSEa4xd1npk1HMVihmXwzRsjk5xGd", "tadaconvnextv2/tadaconvnextv2_base_k400_16f.yaml", "32f"),
+    "tadaconvnextv2_base.k400_32f_in21k": release("k400", "IN21K", 32, 400, "interval", 5, "4x3", 83.7,
+        "1yyCKDa144iL1TsibNDFHaNW0dap2Xjpz", "tadaconvnextv2/tadaconvnextv2_base_k400_16f.yaml", "32f"),
+    "tadaconvnextv2_tiny.ssv2_16f_in1k": release("ssv2", "IN1K+K400", 16, 174, "segment", None, "2x3", 67.2,
+        "1IZaJ4EDrniK4ZxVYnl_2Y6qpx1F6UjqY", "tadaconvnextv2/tadaconvnextv2_tiny_ssv2_16f.yaml"),
+    "tadaconvnextv2_tiny.ssv2_32f_in1k": release("ssv2", "IN1K+K400", 32, 174, "segment", None, "2x3", 69.8,
+        "1WDJ5iMyR9VTkfeIoZwICtiJ8BSQ8u4gp", "tadaconvnextv2/tadaconvnextv2_tiny_ssv2_16f.yaml", "32f"),
+    "tadaconvnextv2_small.ssv2_16f_in1k": release("ssv2", "IN1K+K400", 16, 174, "segment", None, "2x3", 68.4,
+        "1X94evPniWrjJfs38-SKPWehVZtYD3Xu7", "tadaconvnextv2/tadaconvnextv2_small_ssv2_16f.yaml"),
+    "tadaconvnextv2_small.ssv2_32f_in1k": release("ssv2", "IN1K+K400", 32, 174, "segment", None, "2x3", 70.0,
+        "17TP1v1el5hNBoyNPmTa5Zi_6ZrVJ7oi5", "tadaconvnextv2/tadaconvnextv2_small_ssv2_16f.yaml", "32f"),
+    "tadaconvnextv2_small.ssv2_32f_in21k": release("ssv2", "IN21K+K400", 32, 174, "segment", None, "2x3", 70.6,
+        "1plKqnNGnDD5JpPZ_c8K8TZKTvynbrEg8", "tadaconvnextv2/tadaconvnextv2_small_ssv2_16f.yaml", "32f"),
+    "tadaconvnextv2_base.ssv2_32f_in21k": release("ssv2", "IN21K+K400", 32, 174, "segment", None, "2x3", 71.1,
+        "1IIVxJlstPIVA9xunThZrp9RztBzsPyd6", "tadaconvnextv2/tadaconvnextv2_base_ssv2_16f.yaml", "32f"),
+})  # fmt: skip
+
+
 def _build(arch: str, **kwargs: Any) -> TAdaConvNeXtV2:
     dims, depths, head_dim = _SIZES[arch]
     kwargs.setdefault("dims", dims)
     kwargs.setdefault("depths", depths)
     kwargs.setdefault("route_head_dim", head_dim)
-    model = TAdaConvNeXtV2(**kwargs)
-    model.pretrained_cfg = PretrainedCfg(
-        architecture=arch, num_classes=model.num_classes, num_frames=model.num_frames, test_scale=256, crop_size=256
-    )
-    return model
+    return TAdaConvNeXtV2(**kwargs)
 
 
 @register_model

@@ -23,17 +23,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tada._pretrained import PretrainedCfg, generate_default_cfgs
+from tada._registry import register_arch_inferrer, register_model
+from tada.constants import CLIP_MEAN, CLIP_STD
 from tada.errors import FrameCountError
 from tada.layers.clip import LayerNorm, embed_patches, mlp
 from tada.layers.tadaconv import (
     QUICK_GELU_K,
     BaseHead,
     TAdaConv2dV2,
-    family_labels,
     set_calibration_impl,
 )
+from tada.models._tadaconv_release import release
 from tada.models.base import VideoClassifier, cfg_get, conv_temporal_positions
-from tada.registry import PretrainedCfg, register_arch_inferrer, register_model
 from tada.trace import active_trace
 
 __all__ = ["TAdaFormer", "tadaformer_b16", "tadaformer_l14", "infer_tadaformer", "FrameCountError"]
@@ -309,6 +311,11 @@ class TAdaFormer(VideoClassifier):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
 
+    def default_pretrained_cfg(self) -> PretrainedCfg:
+        """CLIP statistics at the backbone's own input size."""
+        size = self.backbone.input_res
+        return super().default_pretrained_cfg().replace(mean=CLIP_MEAN, std=CLIP_STD, test_scale=size, crop_size=size)
+
     def temporal_positions(self, num_input_frames: int) -> list[list[int]]:
         k = self.backbone.tubelet_size
         return conv_temporal_positions(num_input_frames, k, self.backbone.tubelet_stride, k // 2)
@@ -317,10 +324,6 @@ class TAdaFormer(VideoClassifier):
         """``"scale"`` (default) or ``"grouped"`` (the official per-frame grouped conv)."""
         return set_calibration_impl(self, impl)
 
-    @property
-    def labels(self) -> list[str]:
-        return family_labels(getattr(self, "pretrained_cfg", None), self.num_classes)
-
 
 _SIZES = {
     "tadaformer_b16": {"width": 768, "layers": 12, "heads": 12, "patch_size": 16},
@@ -328,20 +331,48 @@ _SIZES = {
 }
 
 
+def _release(*row: Any) -> dict[str, Any]:
+    return release(*row, former=True)
+
+
+# Released checkpoints (official model zoo rows, see tada.models._tadaconv_release); K400 rows first so
+# that the bare architecture name resolves to a K400 classifier.
+default_cfgs = generate_default_cfgs({
+    "tadaformer_b16.k400_16f_clip": _release("k400", "CLIP", 16, 400, "segment", None, "4x3", 84.5,
+        "1E7IE762YLJnfeiqtjv0jBb91_dZhNK0Q", "tadaformer/tadaformer_b16_k400_16f.yaml"),
+    "tadaformer_l14.k400_16f_clip": _release("k400", "CLIP", 16, 400, "segment", None, "4x3", 87.6,
+        "1chSLHo0nbFNObsLlCRSsAJE2vbYwIaYJ", "tadaformer/tadaformer_l14_k400_16f.yaml"),
+    "tadaformer_b16.k400_16f_clip_k710": _release("k400", "CLIP+K710", 16, 400, "segment", None, "4x3", 86.6,
+        "1pAhjXycxdT_eOH5kO-5t7y8o5MjtlQdZ", "tadaformer/tadaformer_b16_k400_16f.yaml", "nocfg"),
+    "tadaformer_l14.k400_16f_clip_k710": _release("k400", "CLIP+K710", 16, 400, "segment", None, "4x3", 88.9,
+        "1qx3M33hsdoBcPsXihOdeViqI0VHUXnRf", "tadaformer/tadaformer_l14_k400_16f.yaml", "nocfg"),
+    "tadaformer_l14.k400_32f_clip_k710": _release("k400", "CLIP+K710", 32, 400, "segment", None, "4x3", 89.5,
+        "1T99YSQEe8yVUl3b03r_Wd04Qm36lN5Us", "tadaformer/tadaformer_l14_k400_16f.yaml", "nocfg"),
+    "tadaformer_l14.k400_64f_clip_k710": _release("k400", "CLIP+K710", 64, 400, "segment", None, "4x3", 89.9,
+        "1DBTfkCa0pHXqAm51gZSmmOVdGnBYacsM", "tadaformer/tadaformer_l14_k400_16f.yaml", "nocfg"),
+    "tadaformer_b16.ssv2_16f": _release("ssv2", "CLIP", 16, 174, "segment", None, "2x3", 70.4,
+        "1D-pKrxdrP2IcGXnd_e47ryci7OYCt8BK", "tadaformer/tadaformer_b16_ssv2_16f.yaml"),
+    "tadaformer_b16.ssv2_32f": _release("ssv2", "CLIP", 32, 174, "segment", None, "2x3", 71.3,
+        "1uY9tt0rcP_bQDs36oBNWPaqzxqibBQFt", "tadaformer/tadaformer_b16_ssv2_16f.yaml", "nocfg"),
+    "tadaformer_l14.ssv2_16f": _release("ssv2", "CLIP", 16, 174, "segment", None, "2x3", 72.4,
+        "1jXzh9_WFbrHAkrzijnNs0vIJHWTQNsbA", "tadaformer/tadaformer_l14_ssv2_16f.yaml"),
+    "tadaformer_l14.ssv2_32f": _release("ssv2", "CLIP", 32, 174, "segment", None, "2x3", 73.6,
+        "1hj8O3j_lf6VVp93nfy5z7zRGQ_W7Pou_", "tadaformer/tadaformer_l14_ssv2_16f.yaml", "nocfg"),
+    "tadaformer_b16.k710_16f": _release("k710", "CLIP", 16, 710, "segment", None, None, None,
+        "1hKKdhg6gfxCxV8C6w9vxV6RNSsxTHqZO", "tadaformer/tadaformer_b16_k400_16f.yaml", "k710"),
+    "tadaformer_l14.k710_16f": _release("k710", "CLIP", 16, 710, "segment", None, None, None,
+        "1GQlSTqvsQkRB7DexiFAl-MgK3OkqHm0C", "tadaformer/tadaformer_l14_k400_16f.yaml", "k710"),
+    "tadaformer_l14.k710_32f": _release("k710", "CLIP", 32, 710, "segment", None, None, None,
+        "1uNfkujaUIQo6RkjbrPKdTg-HHIBWVvbD", "tadaformer/tadaformer_l14_k400_16f.yaml", "k710"),
+    "tadaformer_l14.k710_64f": _release("k710", "CLIP", 64, 710, "segment", None, None, None,
+        "1NUbnnZ1EtQUfJ0kiLncIihQbnvbfu7NK", "tadaformer/tadaformer_l14_k400_16f.yaml", "k710"),
+})  # fmt: skip
+
+
 def _build(arch: str, **kwargs: Any) -> TAdaFormer:
     for key, value in _SIZES[arch].items():
         kwargs.setdefault(key, value)
-    model = TAdaFormer(**kwargs)
-    model.pretrained_cfg = PretrainedCfg(
-        architecture=arch,
-        num_classes=model.num_classes,
-        num_frames=model.num_frames,
-        mean=(0.48145466, 0.4578275, 0.40821073),
-        std=(0.26862954, 0.26130258, 0.27577711),
-        test_scale=model.backbone.input_res,
-        crop_size=model.backbone.input_res,
-    )
-    return model
+    return TAdaFormer(**kwargs)
 
 
 @register_model

@@ -9,13 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tada.constants import MOTION_MEAN, MOTION_STD
 from tada.motion.generator import clip_label, clip_seed, generate_clip
 
-__all__ = ["MEAN", "STD", "MotionDataset", "to_tensor"]
-
-#: Normalisation of the bundled motion models, on [0, 1] pixel values.
-MEAN = (0.45, 0.45, 0.45)
-STD = (0.225, 0.225, 0.225)
+__all__ = ["MotionDataset", "to_tensor"]
 
 
 def to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -24,8 +21,8 @@ def to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     if x.dtype != torch.uint8 or x.ndim < 4 or x.shape[-1] != 3:
         raise ValueError(f"expected uint8 (..., T, H, W, 3) frames, got {tuple(x.shape)} {x.dtype}")
     x = x.movedim(-1, -4).float().div_(255.0)
-    mean = torch.tensor(MEAN).view(3, 1, 1, 1)
-    std = torch.tensor(STD).view(3, 1, 1, 1)
+    mean = torch.tensor(MOTION_MEAN).view(3, 1, 1, 1)
+    std = torch.tensor(MOTION_STD).view(3, 1, 1, 1)
     return x.sub_(mean).div_(std)
 
 

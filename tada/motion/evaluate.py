@@ -29,6 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from tada import hub
+from tada._model_card import model_card
+from tada._model_folder import CONFIG_NAME, folder_config, read_model_config, write_config
+
 HELP = "evaluate the bundled motion models on held-out generated clips (top-1, direction pairs, reversal)"
 
 __all__ = [
@@ -57,11 +61,7 @@ def _to_model_input(frames: np.ndarray, cfg: Any) -> torch.Tensor:
     from tada.motion.dataset import to_tensor
 
     x = to_tensor(frames)  # (N, 3, T, H, W)
-    return x.transpose(1, 2).contiguous() if cfg.input_layout == "BTCHW" else x
-
-
-def _time_dim(cfg: Any) -> int:
-    return 1 if cfg.input_layout == "BTCHW" else 2
+    return cfg.to_model_layout(x).contiguous()
 
 
 @torch.no_grad()
@@ -103,7 +103,7 @@ def evaluate_model(
             if label in partner:
                 pair_total += 1
                 pair_correct += int(logits[i, label] > logits[i, partner[label]])
-        rev_pred = model(x.flip(_time_dim(cfg))).argmax(1)
+        rev_pred = model(x.flip(cfg.time_dim)).argmax(1)
         rev_correct += int((rev_pred == reversed_label[y]).sum())
         unchanged += int((rev_pred == pred).sum())
         if points and tr.points_px:
@@ -187,14 +187,11 @@ def write_example_clips(out_dir: str | Path, models: list[nn.Module], scale: int
 def record_evaluation(model: nn.Module, result: dict[str, Any]) -> Path:
     """Store ``result`` in the bundled folder of ``model`` (``config.json`` ``evaluation`` and
     ``reported_top1``, model card), so the registry, the card and the README state the same numbers."""
-    from tada import hub
-    from tada.motion.train import _card
-
     cfg = model.pretrained_cfg
-    folder = hub._local_dir(cfg)
-    if folder is None or not (folder / hub.CONFIG_NAME).is_file():
+    folder = hub.local_dir(cfg)
+    if folder is None or not (folder / CONFIG_NAME).is_file():
         raise FileNotFoundError(f"{cfg.name} has no bundled folder to record into")
-    config = json.loads((folder / hub.CONFIG_NAME).read_text(encoding="utf-8"))
+    config = read_model_config(folder)
     evaluation = {k: round(float(result[k]), 2) for k in ("top1", "pair_acc", "reversed_acc", "reversal_unchanged")}
     evaluation.update(seed=result["seed"], num_clips=result["num_clips"])
     if result.get("point_dist") is not None:
@@ -203,11 +200,9 @@ def record_evaluation(model: nn.Module, result: dict[str, Any]) -> Path:
             random_point_dist=round(result["random_point_dist"], 2),
             centre_point_dist=round(result["centre_point_dist"], 2),
         )
-    config["evaluation"] = evaluation
-    config["pretrained_cfg"]["reported_top1"] = round(evaluation["top1"], 1)
-    (folder / hub.CONFIG_NAME).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    card_cfg = cfg.replace(reported_top1=config["pretrained_cfg"]["reported_top1"])
-    (folder / hub.CARD_NAME).write_text(_card(cfg.name, card_cfg, {**config["training"], "evaluation": evaluation}))
+    card_cfg = cfg.replace(reported_top1=round(evaluation["top1"], 1))
+    config = folder_config(card_cfg, training=config["training"], evaluation=evaluation)
+    write_config(folder, config, model_card(card_cfg, training={**config["training"], "evaluation": evaluation}))
     return folder
 
 

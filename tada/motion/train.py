@@ -14,7 +14,6 @@ The output is a model folder (``config.json`` + ``model.safetensors`` + ``README
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import time
@@ -26,6 +25,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from tada._model_card import model_card
+from tada._model_folder import folder_config, read_model_config, read_weights, write_model_folder
+from tada.checkpoints import load_state_dict_strict
+from tada.motion.evaluate import EVAL_SEED, evaluate_model
 
 HELP = "train a bundled motion model (tiny TAdaConvNeXtV2 / TAdaFormer / ILA / 2-D baseline) on CPU"
 
@@ -100,8 +104,7 @@ def make_batch(
             {k: np.concatenate([v, v[:, ::-1]]) for k, v in batch.truth.items()},
         )
     x = to_tensor(batch.frames)  # (N, 3, T, H, W), normalised with the bundled MEAN/STD
-    if cfg.input_layout == "BTCHW":
-        x = x.transpose(1, 2).contiguous()
+    x = cfg.to_model_layout(x).contiguous()
     if not masks:
         return x, torch.from_numpy(batch.labels)
     out = (x, torch.from_numpy(batch.labels), torch.from_numpy(batch.truth["masks"]).float())
@@ -232,198 +235,17 @@ def _cpp_compiler() -> str | None:
     return next((path for c in candidates if (path := shutil.which(c))), None)
 
 
-def _total_minutes(info: dict[str, Any]) -> float:
-    """Wall time of a run and of every earlier phase it was initialised from (the training budget)."""
-    total, phase = 0.0, info
-    while phase:
-        total += float(phase.get("minutes") or 0.0)
-        phase = phase.get("initialised_from")
-    return total
-
-
-def _card(name: str, cfg: Any, info: dict[str, Any]) -> str:
-    ev = info.get("evaluation") or {}
-    lines = [
-        "---",
-        "library_name: tada",
-        f"license: {(cfg.license or 'cc0-1.0').lower()}",
-        "pipeline_tag: video-classification",
-        "tags:",
-        "- video-classification",
-        "- synthetic",
-        "- safetensors",
-        "---",
-        "",
-        f"# {name}",
-        "",
-        f"`{cfg.architecture}`: {info['params']:,} parameters, {cfg.num_classes} classes (label set "
-        f"`{cfg.label_set}`), trained from scratch on CPU on the procedural motion task of TAda Lab "
-        "(`tada.motion`: one irregular shape moving left/right/up/down, rotating, growing/shrinking, "
-        "approaching then leaving, bouncing or still, over varied backgrounds with distractors, camera "
-        "jitter and noise). Not a model of real videos.",
-        "",
-        "## Training",
-        "",
-        "```",
-        info["command"],
-        "```",
-        "",
-        f"- data: clip stream seed {info['seed']} (fresh clips every step, clip i = "
-        f"`generate_clip(clip_seed({info['seed']}, i), clip_label({info['seed']}, i))`), "
-        f"{info['steps_done']} steps x batch {info['batch_size']}"
-        + (
-            f" ({info['batch_size'] // 2} stream clips + the same played backwards) = "
-            f"{info['clips_seen']:,} stream clips"
-            if info.get("reverse_pairs")
-            else f" = {info['clips_seen']:,} clips"
-        ),
-        f"- AdamW lr {info['lr']} weight decay {info['weight_decay']}, warm-up {info['warmup']:.0%} then cosine, "
-        f"label smoothing {info['label_smoothing']}, gradient clipping 1.0",
-        *(
-            [
-                f"- curriculum: during the first {info['curriculum']:.0%} of training every other batch was rendered "
-                "without distractors, noise and photo backgrounds (same clips otherwise)"
-            ]
-            if info.get("curriculum")
-            else []
-        ),
-        *(
-            [
-                f"- auxiliary object-mask loss (weight {info['aux_mask']:g}, training only; the 1x1 conv head is "
-                "discarded): early features (first stage / first vision block) predict the fraction of each cell the "
-                "moving object covers, from the generator's masks. Without it this model stayed at chance."
-            ]
-            if info.get("aux_mask")
-            else []
-        ),
-        *(
-            [
-                f"- the same head also predicts the object's mean motion in each cell (weight {info['aux_flow']:g}, "
-                "smooth L1 against the generator's ground-truth flow, `tada.motion.generator.object_flow`)"
-            ]
-            if info.get("aux_flow")
-            else []
-        ),
-        *(
-            [
-                f"- ILA's own alignment loss (weight {info['aux_align']:g}, training only, as in the official "
-                "training): 1 - cosine between the pooled aligned tokens of each frame pair, summed over layers"
-            ]
-            if info.get("aux_align")
-            else []
-        ),
-        *(
-            [
-                f"- focus: {info['focus_fraction']:.0%} of the clips (evenly spaced in the stream) were given to "
-                f"{', '.join(info['focus'])} in turn, the rest kept the stream's balanced labels"
-                + (f", from {info['focus_from']:.0%} of training on" if info.get("focus_from") else "")
-            ]
-            if info.get("focus")
-            else []
-        ),
-        *(
-            [
-                "- reverse pairs: each batch held half as many stream clips plus the same clips played backwards "
-                "(relabelled: left <-> right, clockwise <-> anticlockwise, ...), pairs that differ only in frame order"
-            ]
-            if info.get("reverse_pairs")
-            else []
-        ),
-        f"- {info['threads']} CPU thread(s), {info['minutes']:.1f} min wall time"
-        + (" (training steps through `torch.compile`, compilation included)" if info.get("compiled") else "")
-        + f"; final running train accuracy {info['train_acc']:.1%}",
-    ]
-    prev = info.get("initialised_from")
-    while prev:  # every earlier phase, newest first (each one's folder was the next one's --init)
-        lines.append(
-            f"- initialised from an earlier run of {prev.get('steps_done')} steps x batch {prev.get('batch_size')} "
-            f"({prev.get('minutes', 0):.1f} min): `{prev.get('command')}`"
-        )
-        prev = prev.get("initialised_from")
-    if info.get("initialised_from"):
-        lines.append(f"- all phases together: {_total_minutes(info):.1f} min wall time")
-    if info.get("weights_dtype") == "float16":
-        lines.append("- weights stored as float16 (size budget); they load into a float32 model")
-    if ev:
-        lines += [
-            "",
-            "## Evaluation",
-            "",
-            f"Held-out clips: stream seed {ev['seed']}, {ev['num_clips']} clips (`python -m tada evaluate`).",
-            "",
-            f"- top-1: {ev['top1']:.1f} %",
-            f"- direction pairs (left/right, cw/ccw, grow/shrink): {ev['pair_acc']:.1f} %",
-            f"- frames reversed, scored against the reversed label: {ev['reversed_acc']:.1f} %",
-        ]
-        if ev.get("reversal_unchanged") is not None:
-            lines.append(f"- prediction unchanged when the frames are reversed: {ev['reversal_unchanged']:.1f} %")
-        if ev.get("point_dist") is not None:
-            lines.append(
-                f"- ILA interactive points: mean distance to the object centre {ev['point_dist']:.1f} px "
-                f"(uniformly random points: {ev['random_point_dist']:.1f} px"
-                + (
-                    f"; a fixed point at the frame centre: {ev['centre_point_dist']:.1f} px"
-                    if ev.get("centre_point_dist") is not None
-                    else ""
-                )
-                + ")"
-            )
-    lines += [
-        "",
-        "## Input",
-        "",
-        f"- {cfg.num_frames} frames, `{cfg.sampling}` sampling, layout `{cfg.input_layout}`, "
-        f"short side {cfg.test_scale}, centre crop {cfg.crop_size}",
-        f"- pixels in [0, {cfg.pixel_range:g}], mean {list(cfg.mean)}, std {list(cfg.std)}",
-    ]
-    if cfg.notes:
-        lines += ["", cfg.notes]
-    lines += [
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "import tada",
-        "",
-        f'model = tada.create_model("{name}", pretrained=True)  # bundled, offline',
-        "```",
-        "",
-        "Licence: CC0-1.0 (weights trained by TAda Lab on generated data; background photos from "
-        "scikit-image are public domain / CC0).",
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def save_model_folder(model: nn.Module, out_dir: str | Path, info: dict[str, Any], half: bool = False) -> Path:
-    """Write ``model.safetensors`` + ``config.json`` + ``README.md`` (a folder ``create_model`` loads)."""
-    from safetensors.torch import save_file
-
-    from tada import hub
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the model folder of a trained model (the one writer of :mod:`tada._model_folder`)."""
     cfg = model.pretrained_cfg
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    tmp = out / (hub.WEIGHTS_NAME + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    tmp.replace(out / hub.WEIGHTS_NAME)
     ev = info.get("evaluation") or {}
-    pcfg = cfg.replace(local_dir=None, reported_top1=ev.get("top1", cfg.reported_top1)).to_dict()
-    config = {
-        "format_version": hub.FORMAT_VERSION,
-        "architecture": cfg.architecture,
-        "num_classes": cfg.num_classes,
-        "model_kwargs": pcfg["model_kwargs"],
-        "pretrained_cfg": pcfg,
-        "training": {k: v for k, v in info.items() if k != "evaluation"},
-        "evaluation": ev or None,
-    }
-    (out / hub.CONFIG_NAME).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    (out / hub.CARD_NAME).write_text(_card(cfg.name, cfg, info), encoding="utf-8")
-    return out
+    cfg = cfg.replace(reported_top1=ev.get("top1", cfg.reported_top1))
+    training = {k: v for k, v in info.items() if k != "evaluation"}
+    config = folder_config(cfg, training=training, evaluation=ev or None)
+    return write_model_folder(out_dir, state, config, model_card(cfg, training=info))
 
 
 def train(
@@ -498,11 +320,8 @@ def train(
     cfg = model.pretrained_cfg
     previous: dict[str, Any] | None = None
     if init is not None:  # continue from a model folder (a second phase of training)
-        from tada import hub
-        from tada.checkpoints import load_state_dict_strict
-
-        load_state_dict_strict(model, hub._read_weights(Path(init) / hub.WEIGHTS_NAME))
-        previous = hub.read_model_config(init).get("training")
+        load_state_dict_strict(model, read_weights(init))
+        previous = read_model_config(init).get("training")
     if half is None:
         # float16 only where float32 would break the 10 MB budget of a bundled model
         half = 4 * sum(p.numel() for p in model.parameters()) > 10_000_000
@@ -619,8 +438,6 @@ def train(
     model.eval()
     snapshot()  # the weights are safe before the (optional) evaluation
     if eval_clips:
-        from tada.motion.evaluate import EVAL_SEED, evaluate_model
-
         r = evaluate_model(model, num_clips=eval_clips, seed=EVAL_SEED)
         evaluation = {k: r[k] for k in ("top1", "pair_acc", "reversed_acc")}
         evaluation.update(seed=EVAL_SEED, num_clips=eval_clips)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tada._pretrained import layout_time_dim
 from tada.video import decode
 from tada.video.info import VideoInfo, VideoLimits
 from tada.video.sampling import sample_clips
@@ -67,7 +68,7 @@ class Clip:
     @property
     def time_dim(self) -> int:
         """Index of the time axis of ``tensor``."""
-        return 1 if self.input_layout.upper() == "BTCHW" else 2
+        return layout_time_dim(self.input_layout)
 
     @property
     def num_frames(self) -> int:
@@ -155,7 +156,7 @@ def load_clip(
 
     Args:
         path: the video file.
-        cfg: the model's pretrained config (``tada.registry.PretrainedCfg`` or any object with its
+        cfg: the model's pretrained config (``tada.PretrainedCfg`` or any object with its
             sampling/preprocessing attributes), or a model that carries one as ``pretrained_cfg``.
         views: ``"single"`` (one centred clip and crop, the default) or ``"official"`` (the published
             clips x crops protocol, e.g. 4 x 3).

@@ -71,7 +71,7 @@ def sample_indices(
         fps: the video's average frame rate (``VideoInfo.fps``); only ``"interval"`` uses it
             (``None`` means "same as ``target_fps``").
         cfg: any object with ``num_frames``, ``sampling``, ``sampling_rate``, ``target_fps``
-            (a ``tada.registry.PretrainedCfg``); explicit keyword arguments override it.
+            (a ``tada.PretrainedCfg``); explicit keyword arguments override it.
         clip_index, num_clips: which temporal clip of a multi-clip protocol.
         start_time: seconds where the window starts instead of the centre (``"interval"``, one clip).
     """

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tada._pretrained import layout_time_dim
+
 __all__ = ["VideoTransform"]
 
 _CHUNK_BYTES = 64 * 1024 * 1024  # float working memory per resize chunk (frames are resized in groups)
@@ -45,7 +47,7 @@ class VideoTransform:
     Args:
         cfg: any object with ``num_frames``, ``sampling``, ``test_scale``, ``crop_size``, ``mean``,
             ``std``, ``pixel_range``, ``input_layout``, ``num_clips``, ``num_crops`` (a
-            ``tada.registry.PretrainedCfg``), or a model carrying one as ``model.pretrained_cfg``.
+            ``tada.PretrainedCfg``), or a model carrying one as ``model.pretrained_cfg``.
         views: ``"single"`` (one clip, centre crop: the default, cheapest) or ``"official"`` (the
             published ``num_clips x num_crops`` protocol).
 
@@ -68,8 +70,7 @@ class VideoTransform:
         self.crop_size = int(cfg.crop_size)
         self.pixel_range = float(cfg.pixel_range)
         self.input_layout = str(cfg.input_layout).upper()
-        if self.input_layout not in ("BCTHW", "BTCHW"):
-            raise ValueError(f"unsupported input_layout {cfg.input_layout!r}")
+        layout_time_dim(self.input_layout)  # refuses an unknown layout
         self.num_clips = int(cfg.num_clips) if views == "official" else 1
         self.num_crops = int(cfg.num_crops) if views == "official" else 1
         if self.num_crops not in (1, 3):
@@ -128,7 +129,7 @@ class VideoTransform:
         for top, left in self._crop_origins(resized.shape[-2], resized.shape[-1]):
             crop = resized[..., top : top + self.crop_size, left : left + self.crop_size]
             crop = (crop - self._mean.view(1, 3, 1, 1)) / self._std.view(1, 3, 1, 1)
-            if self.input_layout == "BCTHW":
+            if layout_time_dim(self.input_layout) == 2:  # (T, C, h, w) -> (C, T, h, w)
                 crop = crop.permute(1, 0, 2, 3)
             out.append(crop.contiguous())
         return out

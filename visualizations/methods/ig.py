@@ -28,7 +28,7 @@ def make_baseline(model: nn.Module, x: torch.Tensor, baseline: str | float | tor
         mean = torch.tensor(getattr(cfg, "mean", (0.0, 0.0, 0.0)), dtype=x.dtype, device=x.device)
         std = torch.tensor(getattr(cfg, "std", (1.0, 1.0, 1.0)), dtype=x.dtype, device=x.device)
         shape = [1, 1, 1, 1, 1]
-        shape[2 if getattr(cfg, "input_layout", "BCTHW") == "BTCHW" else 1] = 3
+        shape[cfg.channel_dim if cfg is not None else 1] = 3
         return (-mean / std).view(shape).expand_as(x).clone()
     raise ValueError(f"unknown baseline {baseline!r} (use 'mean', 'black', a number or a tensor)")
 
