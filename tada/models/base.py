@@ -9,7 +9,7 @@ from torch import nn
 from tada._pretrained import PretrainedCfg
 from tada.labels import get_labels
 
-__all__ = ["VideoClassifier", "cfg_get", "conv_temporal_positions"]
+__all__ = ["VideoClassifier", "cfg_get", "conv_temporal_positions", "route_kernels_from", "route_ratio_from"]
 
 
 def cfg_get(cfg: dict | None, *path: str):
@@ -20,6 +20,43 @@ def cfg_get(cfg: dict | None, *path: str):
             return None
         node = node[key]
     return node
+
+
+def route_ratio_from(official_cfg: dict | None, widths: list[tuple[int, int]]) -> int:
+    """The routing reduction ratio: the official config's ``ROUTE_FUNC_R``, checked against the weights.
+
+    ``widths`` are ``(channels in, routing width)`` of every routing function.  Without a config, the
+    smallest ratio that gives every routing width (``c // r == routed``) is taken: one narrow stage
+    alone cannot tell (6 -> 1 fits 4, 5 and 6), the stages together do.
+
+    Raises:
+        ValueError: the config's ratio does not give the weights' routing widths, or no ratio does.
+    """
+
+    def fits(r: int) -> bool:
+        return all(c // r == routed for c, routed in widths)
+
+    declared = cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "ROUTE_FUNC_R")
+    if declared:
+        ratio = int(declared)
+        if not fits(ratio):
+            shown = ", ".join(f"{c} -> {routed}" for c, routed in widths[:4])
+            raise ValueError(
+                f"the checkpoint's config says ROUTE_FUNC_R={ratio}, but its routing widths ({shown}) do not fit it"
+            )
+        return ratio
+    for ratio in range(1, max(c for c, _ in widths) + 1):
+        if fits(ratio):
+            return ratio
+    raise ValueError(f"no routing reduction ratio gives the routing widths of this checkpoint ({widths[:4]})")
+
+
+def route_kernels_from(official_cfg: dict | None, kernels: tuple[int, int]) -> tuple[int, int]:
+    """The routing kernels: the config's ``ROUTE_FUNC_K`` when it has one (checked), else the weights'."""
+    declared = cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "ROUTE_FUNC_K")
+    if declared and tuple(int(k) for k in declared) != tuple(kernels):
+        raise ValueError(f"the checkpoint's config says ROUTE_FUNC_K={list(declared)}, its weights {list(kernels)}")
+    return tuple(kernels)
 
 
 def conv_temporal_positions(num_frames: int, kernel: int, stride: int, padding: int) -> list[list[int]]:

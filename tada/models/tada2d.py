@@ -19,7 +19,7 @@ from tada._pretrained import generate_default_cfgs
 from tada._registry import register_arch_inferrer, register_model
 from tada.layers.tadaconv import BaseHead, RouteFuncMLP, TAdaConv2d, set_calibration_impl
 from tada.models._tadaconv_release import release
-from tada.models.base import VideoClassifier, cfg_get
+from tada.models.base import VideoClassifier, cfg_get, route_kernels_from, route_ratio_from
 
 __all__ = ["TAda2D", "tada2d_r50", "infer_tada2d"]
 
@@ -261,16 +261,20 @@ def infer_tada2d(
         depths.append(n)
         num_filters.append(int(state_dict[f"backbone.conv{stage}.res_1.conv_branch.c.weight"].shape[0]))
         stage += 1
-    branch = "backbone.conv2.res_1.conv_branch"
-    width = int(state_dict[f"{branch}.a.weight"].shape[0])
-    rf_a = state_dict[f"{branch}.b_rf.a.weight"]
-    rf_b = state_dict[f"{branch}.b_rf.b.weight"]
+    # (bottleneck width, routing width) of every routing function: the config's ROUTE_FUNC_R must give them all
+    routes = [
+        (int(state_dict[k].shape[1]), int(state_dict[k].shape[0]))
+        for k in state_dict
+        if k.startswith("backbone.") and k.endswith(".conv_branch.b_rf.a.weight")
+    ]
+    rf_a = state_dict["backbone.conv2.res_1.conv_branch.b_rf.a.weight"]
+    rf_b = state_dict["backbone.conv2.res_1.conv_branch.b_rf.b.weight"]
     kwargs: dict[str, Any] = {
         "num_classes": int(state_dict["head.out.weight"].shape[0]),
         "depths": tuple(depths),
         "num_filters": tuple(num_filters),
-        "route_ratio": width // int(rf_a.shape[0]),
-        "route_kernels": (int(rf_a.shape[2]), int(rf_b.shape[2])),
+        "route_ratio": route_ratio_from(official_cfg, routes),
+        "route_kernels": route_kernels_from(official_cfg, (int(rf_a.shape[2]), int(rf_b.shape[2]))),
     }
     pool_k = cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "POOL_K")
     if pool_k:

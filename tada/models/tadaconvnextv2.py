@@ -34,7 +34,7 @@ from tada.layers.tadaconv import (
     temporal_sum3,
 )
 from tada.models._tadaconv_release import release
-from tada.models.base import VideoClassifier, cfg_get, conv_temporal_positions
+from tada.models.base import VideoClassifier, cfg_get, conv_temporal_positions, route_kernels_from, route_ratio_from
 
 __all__ = [
     "TAdaConvNeXtV2",
@@ -354,6 +354,11 @@ def tadaconvnextv2_base(**kwargs: Any) -> TAdaConvNeXtV2:
 # Architecture inference from an official state dict
 
 
+def _routes(state_dict: dict[str, torch.Tensor], suffix: str) -> list[tuple[int, int]]:
+    """(channels in, routing width) of every routing function whose first conv key ends with ``suffix``."""
+    return [(int(v.shape[1]), int(v.shape[0])) for k, v in state_dict.items() if k.endswith(suffix)]
+
+
 @register_arch_inferrer
 def infer_tadaconvnextv2(
     state_dict: dict[str, torch.Tensor], official_cfg: dict[str, Any] | None = None
@@ -388,8 +393,8 @@ def infer_tadaconvnextv2(
         "num_classes": int(state_dict["head.out.weight"].shape[0]),
         "dims": tuple(dims),
         "depths": tuple(depths),
-        "route_ratio": dims[0] // int(rf_a.shape[0]),
-        "route_kernels": (int(rf_a.shape[2]), int(rf_b.shape[2])),
+        "route_ratio": route_ratio_from(official_cfg, _routes(state_dict, ".dwconv_rf.a.weight")),
+        "route_kernels": route_kernels_from(official_cfg, (int(rf_a.shape[2]), int(rf_b.shape[2]))),
         "stem_t_kernel": int(stem.shape[2]),
         "in_channels": int(stem.shape[1]),
     }

@@ -35,7 +35,7 @@ from tada.layers.tadaconv import (
     set_calibration_impl,
 )
 from tada.models._tadaconv_release import release
-from tada.models.base import VideoClassifier, cfg_get, conv_temporal_positions
+from tada.models.base import VideoClassifier, cfg_get, conv_temporal_positions, route_kernels_from, route_ratio_from
 from tada.trace import active_trace
 
 __all__ = ["TAdaFormer", "tadaformer_b16", "tadaformer_l14", "infer_tadaformer", "FrameCountError"]
@@ -396,6 +396,16 @@ def tadaformer_l14(**kwargs: Any) -> TAdaFormer:
 # Architecture inference from an official state dict
 
 
+def _reduction(official_cfg: dict[str, Any] | None, width: int, mid: int) -> int:
+    """The TAda block's channel reduction: the config's ``REDUCTION`` (checked), else width / middle width."""
+    declared = cfg_get(official_cfg, "VIDEO", "BACKBONE", "REDUCTION")
+    if declared:
+        if width // int(declared) != mid:
+            raise ValueError(f"the checkpoint's config says REDUCTION={declared}, but its TAda blocks are {mid} wide")
+        return int(declared)
+    return width // mid
+
+
 @register_arch_inferrer
 def infer_tadaformer(
     state_dict: dict[str, torch.Tensor], official_cfg: dict[str, Any] | None = None
@@ -419,6 +429,7 @@ def infer_tadaformer(
     mid = int(pre.shape[0])
     rf_a = state_dict["backbone.layers.0.tada.tadaconv.rf_func.a.weight"]
     rf_b = state_dict["backbone.layers.0.tada.tadaconv.rf_func.b.weight"]
+    routes = [(int(v.shape[1]), int(v.shape[0])) for k, v in state_dict.items() if k.endswith("rf_func.a.weight")]
     heads = cfg_get(official_cfg, "VIDEO", "BACKBONE", "NUM_HEADS")
     frames = cfg_get(official_cfg, "DATA", "NUM_INPUT_FRAMES")
     head_dim = cfg_get(official_cfg, "VIDEO", "BACKBONE", "BRANCH", "HEAD_DIM")
@@ -430,9 +441,9 @@ def infer_tadaformer(
         "patch_size": patch,
         "input_res": grid * patch,
         "tubelet_size": int(conv1.shape[2]),
-        "reduction": width // mid,
-        "route_ratio": mid // int(rf_a.shape[0]),
-        "route_kernels": (int(rf_a.shape[2]), int(rf_b.shape[2])),
+        "reduction": _reduction(official_cfg, width, mid),
+        "route_ratio": route_ratio_from(official_cfg, routes),
+        "route_kernels": route_kernels_from(official_cfg, (int(rf_a.shape[2]), int(rf_b.shape[2]))),
         "route_head_dim": int(head_dim) if head_dim else 64,
         "temp_enhance": pre.dim() == 5,
         "double_tada": "backbone.layers.0.tada2.tadaconv.weight" in state_dict,
