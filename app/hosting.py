@@ -3,7 +3,7 @@ preview of uploads the browser cannot play.
 
 Adding a model.  A visitor of a Space cannot "convert a local file and restart".  The page therefore
 lets the host (and, where the host allows it, any visitor) either name a Hub repo holding a converted
-model, or upload an official checkpoint, which is converted with :func:`tada.hub.convert_checkpoint`
+model, or upload an official checkpoint, which is converted with :func:`tada.convert.convert_checkpoint`
 (its safe reader never unpickles code) into the weights cache and registered at once, without a
 restart.  A checkpoint converted for a registered variant simply fills that variant's cache folder;
 one converted without a variant becomes a new variant ``<architecture>.added-<name>``, found again in
@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 
 import tada
-from tada import hub, registry
+from tada import _registry, convert, hub
+from tada._pretrained import PretrainedCfg
 from tada.errors import UserError
-from tada.registry import PretrainedCfg
 
 __all__ = [
     "ADDED_TAG_PREFIX",
@@ -103,21 +103,13 @@ def _slug(text: str) -> str:
 
 def _cfg_from_folder(folder: Path, tag: str, **changes: object) -> PretrainedCfg:
     """The registry entry of a converted model folder (what ``local-dir:`` would build), under ``tag``."""
-    config = hub.read_model_config(folder)
-    data = dict(config.get("pretrained_cfg") or {})
-    data["architecture"] = config["architecture"]
-    if "model_kwargs" in config:
-        data["model_kwargs"] = dict(config["model_kwargs"])
-    if "num_classes" in config:
-        data["num_classes"] = config["num_classes"]
-    cfg = PretrainedCfg.from_dict(data)
-    cfg.model_kwargs.pop("num_classes", None)
+    cfg = hub.read_model_cfg(folder)
     return cfg.replace(**{"tag": tag, "local_dir": None, "gdrive_id": None, "hf_hub_id": None, **changes})
 
 
 def _register(cfg: PretrainedCfg) -> str:
     with _lock:
-        registry.register_pretrained(cfg)
+        _registry.register_pretrained(cfg)
     log.info("model added: %s", cfg.name)
     return cfg.name
 
@@ -144,14 +136,14 @@ def add_checkpoint(path: str | os.PathLike, variant: str | None = None) -> str:
         )
     if variant:
         cfg = tada.get_pretrained_cfg(variant)
-        out = hub.convert_checkpoint(src, hub.cached_model_dir(cfg.name), variant=cfg.name)
+        out = convert.convert_checkpoint(src, hub.cached_model_dir(cfg.name), variant=cfg.name)
         log.info("checkpoint %s converted into %s", src.name, out)
         return cfg.name
     # Convert next to the cache first: the architecture (and so the final folder name) is known only after.
     hub.cache_dir().mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=hub.cache_dir()))
     try:
-        hub.convert_checkpoint(src, tmp / "model")
+        convert.convert_checkpoint(src, tmp / "model")
         stem = _slug(re.sub(r"^\d+_", "", src.stem))
         cfg = _cfg_from_folder(tmp / "model", ADDED_TAG_PREFIX + stem, notes=f"Added from the page ({src.name}).")
         target = hub.cached_model_dir(cfg.name)
@@ -190,7 +182,7 @@ def remove_added_model(name: str) -> None:
     if not cfg.tag.startswith((ADDED_TAG_PREFIX, HUB_TAG_PREFIX)):
         raise HostingError(f"{name} was not added from the page.")
     with _lock:
-        registry._PRETRAINED.get(cfg.architecture, {}).pop(cfg.tag, None)
+        _registry.deregister_pretrained(cfg.name)
 
 
 def register_added_models() -> list[str]:

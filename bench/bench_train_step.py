@@ -33,7 +33,9 @@ def main() -> None:
     torch.set_flush_denormal(True)
 
     import tada
-    from tada.motion.train import AUX_FLOW_DEFAULT, AUX_MASK_DEFAULT, ObjectMaskAux, make_batch, train_step
+    from tada.motion.batches import make_batch
+    from tada.motion.objectives import AUX_FLOW_DEFAULT, AUX_MASK_DEFAULT, ObjectMaskAux
+    from tada.motion.train import train_step
 
     torch.manual_seed(0)
     base = tada.create_model(args.model)

@@ -14,7 +14,7 @@ import pytest
 import tada
 from app import hosting
 from app import service as svc
-from tada import hub
+from tada import convert, hub
 from tada.motion import generate_clip
 from tada.motion.media import write_mp4
 
@@ -95,7 +95,7 @@ def test_hub_repo_id_from_the_hub_cache(env, clip) -> None:
     from gradio_client import handle_file
     from huggingface_hub import constants
 
-    folder = hub.convert_checkpoint(CONVNEXT_MINI, env["dir"] / "converted")
+    folder = convert.convert_checkpoint(CONVNEXT_MINI, env["dir"] / "converted")
     repo = "someone/tadaconvnextv2-mini"
     root = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}"
     sha = "89abcdef0123456789abcdef0123456789abcdef"

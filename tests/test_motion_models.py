@@ -13,8 +13,8 @@ import tada
 from tada.cli import main
 from tada.models.motion_zoo import BUNDLED_MODELS, DEFAULT_MODEL, TEMPORAL, OutOfVocabularyError
 from tada.motion import CLASSES, NUM_CLASSES, generate_clip
+from tada.motion.batches import make_batch
 from tada.motion.evaluate import EVAL_SEED, evaluate_model
-from tada.motion.train import make_batch
 
 REPO = Path(__file__).resolve().parents[1]
 NUM_HELD_OUT = 66  # 6 clips per class: a small batch of the held-out stream

@@ -11,16 +11,10 @@ import tada
 from tada.cli import main
 from tada.models.motion_zoo import BUNDLED_MODELS
 from tada.motion import CLASSES
+from tada.motion.batches import focus_labels, make_batch
 from tada.motion.generator import REVERSED_LABEL, clip_label, clip_seed, generate_clip, object_flow
-from tada.motion.train import (
-    AUX_MASK_DEFAULT,
-    ObjectMaskAux,
-    _early_layer,
-    _lr_factor,
-    focus_labels,
-    make_batch,
-    train_step,
-)
+from tada.motion.objectives import AUX_MASK_DEFAULT, ObjectMaskAux, early_layer
+from tada.motion.train import _lr_factor, train_step
 
 
 @pytest.mark.parametrize("name", BUNDLED_MODELS)
@@ -40,7 +34,7 @@ def test_one_training_step_changes_the_weights(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [n for n in BUNDLED_MODELS if n.split(".")[0] in AUX_MASK_DEFAULT])
-def test_object_mask_aux_loss_trains_the_early_layer(name: str) -> None:
+def test_object_mask_aux_loss_trains_theearly_layer(name: str) -> None:
     torch.manual_seed(0)
     model = tada.create_model(name)
     cfg = model.pretrained_cfg
@@ -48,7 +42,7 @@ def test_object_mask_aux_loss_trains_the_early_layer(name: str) -> None:
     assert masks.shape == (2, cfg.num_frames, cfg.crop_size, cfg.crop_size) and 0 < masks.mean() < 0.5
     aux = ObjectMaskAux(model, cfg.num_frames)
     optimizer = torch.optim.AdamW(list(model.parameters()) + list(aux.parameters()), lr=1e-3)
-    early = _early_layer(model)  # a ConvNeXt's first stage, ILA's first vision block
+    early = early_layer(model)  # a ConvNeXt's first stage, ILA's first vision block
     stage0 = {k: v.clone() for k, v in early.state_dict().items()}
     head = aux.head.weight.detach().clone()
     loss, _ = train_step(model, optimizer, x, y, aux=aux, masks=masks)

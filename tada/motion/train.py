@@ -7,6 +7,9 @@ linear warm-up then a cosine decay over ``--steps``, or over ``--max-minutes`` w
 (progress is then measured in wall time, and the log and model card record the steps actually run;
 re-running with ``--steps <that number>`` and no time limit replays the same data and schedule).
 
+Batches are made in :mod:`tada.motion.batches`, the auxiliary objectives live in
+:mod:`tada.motion.objectives`; this module holds the step, the schedule, the loop and the CLI.
+
 The output is a model folder (``config.json`` + ``model.safetensors`` + ``README.md``), rewritten every
 ``--save-every`` seconds, so an interrupted run still leaves loadable weights.
 """
@@ -21,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,162 +31,13 @@ from torch import nn
 from tada._model_card import model_card
 from tada._model_folder import folder_config, read_model_config, read_weights, write_model_folder
 from tada.checkpoints import load_state_dict_strict
+from tada.motion.batches import focus_labels, make_batch
 from tada.motion.evaluate import EVAL_SEED, evaluate_model
+from tada.motion.objectives import AUX_FLOW_DEFAULT, AUX_MASK_DEFAULT, ObjectMaskAux
 
 HELP = "train a bundled motion model (tiny TAdaConvNeXtV2 / TAdaFormer / ILA / 2-D baseline) on CPU"
 
-__all__ = ["HELP", "ObjectMaskAux", "configure", "run", "train", "make_batch", "train_step", "save_model_folder"]
-
-
-#: Rendering of the curriculum's easy clips: no distractors, no noise, no photo backgrounds.
-EASY = {"distractors": False, "noise": False, "backgrounds": ("flat", "gradient", "blobs")}
-
-
-def focus_labels(seed: int, start: int, n: int, focus: Sequence[int], fraction: float) -> list[int]:
-    """Labels of clips ``start .. start+n-1`` of stream ``seed`` with a ``fraction`` of them, evenly spaced
-    along the stream, given to the ``focus`` classes in turn (the rest keep :func:`clip_label`)."""
-    from tada.motion.generator import clip_label
-
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"the focus fraction must lie in [0, 1], got {fraction}")
-    labels = []
-    for i in range(start, start + n):
-        k = math.floor(i * fraction)
-        hit = bool(focus) and math.floor((i + 1) * fraction) > k
-        labels.append(int(focus[k % len(focus)]) if hit else clip_label(seed, i))
-    return labels
-
-
-def make_batch(
-    cfg: Any,
-    seed: int,
-    start: int,
-    n: int,
-    easy: bool = False,
-    masks: bool = False,
-    flow: bool = False,
-    labels: Sequence[int] | None = None,
-    reverse_pairs: bool = False,
-) -> tuple[torch.Tensor, ...]:
-    """Clips ``start .. start+n-1`` of stream ``seed`` as a model input (in ``cfg.input_layout``) and labels.
-
-    ``labels`` overrides the stream's classes (see :func:`focus_labels`): one per stream clip, so ``n/2``
-    with reverse pairs.
-    ``reverse_pairs=True`` (``n`` even): clips ``start .. start+n/2-1`` and then the same clips played
-    backwards, relabelled (:data:`~tada.motion.generator.REVERSED_LABEL`), with their truth reversed too.
-    ``easy=True`` renders the same clips without nuisances (:data:`EASY`), for the curriculum.
-    ``masks=True`` adds a third tensor: the target object's masks ``(N, T, H, W)`` as float 0/1;
-    ``flow=True`` (with ``masks``) a fourth: its motion ``(N, T, H, W, 2)`` in px per frame
-    (:func:`tada.motion.generator.object_flow`).
-    """
-    from tada.motion.dataset import to_tensor
-    from tada.motion.generator import REVERSED_LABEL, MotionBatch, generate_batch, object_flow
-
-    kwargs = EASY if easy else {}
-    if reverse_pairs and n % 2:
-        raise ValueError(f"reverse pairs need an even batch size, got {n}")
-    m = n // 2 if reverse_pairs else n
-    if labels is not None and len(labels) != m:
-        # With reverse pairs the labels are those of the stream clips; their reversals follow from them.
-        raise ValueError(f"make_batch needs {m} labels for {n} clips{' (reverse pairs)' if reverse_pairs else ''}")
-    batch = generate_batch(
-        m,
-        seed,
-        start=start,
-        num_frames=cfg.num_frames,
-        size=cfg.crop_size,
-        masks=masks,
-        labels=None if labels is None else list(labels),
-        **kwargs,
-    )
-    if reverse_pairs:  # time is axis 1 of the frames and of every truth array
-        batch = MotionBatch(
-            np.concatenate([batch.frames, batch.frames[:, ::-1]]),
-            np.concatenate([batch.labels, np.asarray(REVERSED_LABEL)[batch.labels]]),
-            {k: np.concatenate([v, v[:, ::-1]]) for k, v in batch.truth.items()},
-        )
-    x = to_tensor(batch.frames)  # (N, 3, T, H, W), normalised with the bundled MEAN/STD
-    x = cfg.to_model_layout(x).contiguous()
-    if not masks:
-        return x, torch.from_numpy(batch.labels)
-    out = (x, torch.from_numpy(batch.labels), torch.from_numpy(batch.truth["masks"]).float())
-    if flow:
-        t = batch.truth
-        out += (torch.from_numpy(object_flow(t["centers"], t["scales"], t["angles"], t["masks"])),)
-    return out
-
-
-class ObjectMaskAux(nn.Module):
-    """Training-only auxiliary loss: a 1x1 conv on early features (the first stage of a ConvNeXt, the
-    first block of ILA's vision transformer) predicts, per cell, the fraction of the cell covered by the
-    moving object (BCE against the generator's masks, pooled to the feature grid) and, with ``flow > 0``,
-    the object's mean motion in the cell (smooth L1 against :func:`tada.motion.generator.object_flow`,
-    weighted by the cell's coverage, added with weight ``flow``).  Not part of the model and never saved.
-
-    Why the mask: with global average pooling the small moving object is a few percent of a ConvNeXt's
-    pooled feature, and from random init both ConvNeXts (tiny TAdaConvNeXtV2 and the 2-D baseline)
-    collapsed to input-independent features and stayed at chance (ln 11 loss) for thousands of steps at
-    every learning rate and layer-scale init tried; with this loss they leave chance within a few hundred
-    steps.  The tiny ILA stayed at chance for 4000 steps without it.  Why the flow: the TAdaConvNeXtV2
-    learnt every class but the direction of rotation (clockwise vs anticlockwise near 50 %), which needs
-    the local motion around the object, not only where the object is.
-    """
-
-    def __init__(self, model: nn.Module, num_frames: int, flow: float = 0.0):
-        super().__init__()
-        layer = _early_layer(model)
-        channels = [m for m in layer.modules() if isinstance(m, nn.LayerNorm)][-1].normalized_shape[0]
-        self.num_frames = num_frames
-        self.flow = flow
-        self.head = nn.Conv3d(channels, 3 if flow else 1, 1)
-        self._features: torch.Tensor | None = None
-        self._hook = layer.register_forward_hook(lambda _m, _i, out: setattr(self, "_features", out))
-
-    def loss(self, masks: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
-        """Loss of the last forward's early features against ``masks`` (N, T, H, W) and ``flow``
-        (N, T, H, W, 2), the latter required when the module was built with ``flow > 0``."""
-        f = self._features
-        if f is None:
-            raise RuntimeError("run the model forward before ObjectMaskAux.loss")
-        if f.dim() == 4:  # per-frame 2-D backbone: (N*T, C, h, w) -> (N, C, T, h, w)
-            f = f.reshape(-1, self.num_frames, *f.shape[1:]).transpose(1, 2)
-        elif f.dim() == 3:  # transformer tokens (1 + h*w, N*T, C), class token first -> (N, C, T, h, w)
-            side = math.isqrt(f.shape[0] - 1)
-            f = f[1:].permute(1, 2, 0).reshape(-1, self.num_frames, f.shape[2], side, side).transpose(1, 2)
-        self._features = None
-        grid = tuple(f.shape[2:])
-        cover = F.adaptive_avg_pool3d(masks[:, None], grid)  # (N, 1, t, h, w)
-        out = self.head(f)
-        loss = F.binary_cross_entropy_with_logits(out[:, :1], cover)
-        if self.flow:
-            if flow is None:
-                raise ValueError("this ObjectMaskAux predicts motion: pass the batch's flow")
-            # Mean motion of the object's pixels in each cell, in units of 1/16 of the frame side.
-            moved = F.adaptive_avg_pool3d(flow.permute(0, 4, 1, 2, 3) * (16.0 / masks.shape[-1]), grid)
-            target = moved / cover.clamp_min(1e-3)
-            err = F.smooth_l1_loss(out[:, 1:], target, reduction="none").sum(1, keepdim=True)
-            loss = loss + self.flow * (err * cover).sum() / cover.sum().clamp_min(1e-3)
-        return loss
-
-    def remove(self) -> None:
-        self._hook.remove()
-
-
-def _early_layer(model: nn.Module) -> nn.Module:
-    """The layer :class:`ObjectMaskAux` reads: a ConvNeXt's first stage or ILA's first vision block."""
-    backbone = getattr(model, "backbone", None)
-    if backbone is not None and hasattr(backbone, "stages"):  # TAdaConvNeXtV2 and timm's ConvNeXt
-        return backbone.stages[0]
-    visual = getattr(model, "visual", None)
-    if visual is not None and hasattr(visual, "transformer"):  # ILA (CLIP ViT)
-        return visual.transformer.resblocks[0]
-    raise ValueError(f"no early feature map known for {type(model).__name__}; train it with --aux-mask 0")
-
-
-#: Auxiliary mask-loss weight per bundled architecture (``--aux-mask`` overrides); see :class:`ObjectMaskAux`.
-AUX_MASK_DEFAULT = {"tadaconvnextv2_motion": 1.0, "frame2d_motion": 1.0, "ila_motion": 1.0}
-#: Weight of its motion term (``--aux-flow`` overrides); the per-frame 2-D baseline cannot see motion.
-AUX_FLOW_DEFAULT = {"tadaconvnextv2_motion": 1.0, "ila_motion": 1.0}
+__all__ = ["HELP", "configure", "run", "train", "train_step", "save_model_folder"]
 
 
 def train_step(
