@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import tada
-from tada import _registry, convert, hub
+from tada import convert, hub
 from tada._pretrained import PretrainedCfg
 from tada.errors import UserError
 
@@ -109,7 +109,7 @@ def _cfg_from_folder(folder: Path, tag: str, **changes: object) -> PretrainedCfg
 
 def _register(cfg: PretrainedCfg) -> str:
     with _lock:
-        _registry.register_pretrained(cfg)
+        tada.register_pretrained(cfg)
     log.info("model added: %s", cfg.name)
     return cfg.name
 
@@ -182,7 +182,7 @@ def remove_added_model(name: str) -> None:
     if not cfg.tag.startswith((ADDED_TAG_PREFIX, HUB_TAG_PREFIX)):
         raise HostingError(f"{name} was not added from the page.")
     with _lock:
-        _registry.deregister_pretrained(cfg.name)
+        tada.deregister_pretrained(cfg.name)
 
 
 def register_added_models() -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from tada._pretrained import PretrainedCfg
-from tada._registry import register_model, register_pretrained
+from tada._registry import deregister_pretrained, register_model, register_pretrained
 from tada.trace import Trace, active_trace, trace
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Trace",
     "active_trace",
     "create_model",
+    "deregister_pretrained",
     "get_pretrained_cfg",
     "list_architectures",
     "list_models",
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 #: Names served by the factory (importing it registers every model).
 _FACTORY_NAMES = {
     "create_model",
+    "deregister_pretrained",
     "create_model_and_transforms",
     "create_transform",
     "get_pretrained_cfg",
