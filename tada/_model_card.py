@@ -11,7 +11,20 @@ from typing import Any
 
 from tada._pretrained import PretrainedCfg
 
-__all__ = ["model_card", "total_minutes"]
+__all__ = ["LAB_NOTES", "lab_notes", "model_card", "total_minutes"]
+
+#: Heading of the hand-written section of a trained model's card (what the training runs taught); the
+#: writers carry it over when they rewrite a card, so it lives in the card and nowhere else.
+LAB_NOTES = "## Lab notes"
+
+
+def lab_notes(card: str | None) -> str | None:
+    """The *Lab notes* section of an existing card (heading included), or None."""
+    if not card or f"\n{LAB_NOTES}\n" not in card:
+        return None
+    start = card.index(f"\n{LAB_NOTES}\n") + 1
+    end = card.find("\n## ", start + len(LAB_NOTES))
+    return card[start : end if end >= 0 else len(card)].rstrip() + "\n"
 
 
 def model_card(
@@ -19,12 +32,19 @@ def model_card(
     *,
     provenance: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    notes: str | None = None,
 ) -> str:
     """The card of a converted checkpoint (``provenance``) or of a trained model (``training``, with its
-    ``evaluation`` when there is one)."""
+    ``evaluation`` when there is one, and the *Lab notes* section ``notes`` of the card it replaces)."""
     if (provenance is None) == (training is None):
         raise ValueError("a model card describes either a conversion (provenance) or a training run")
-    return _converted_card(cfg, provenance) if provenance is not None else _trained_card(cfg.name, cfg, training)
+    if provenance is not None:
+        return _converted_card(cfg, provenance)
+    card = _trained_card(cfg.name, cfg, training)
+    if notes:  # the lab notes go before the input description, where the bundled cards keep them
+        cut = card.index("\n## Input\n")
+        card = card[:cut] + "\n" + notes.rstrip() + "\n" + card[cut:]
+    return card
 
 
 def _gdrive_view_url(file_id: str) -> str:

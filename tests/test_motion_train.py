@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,8 @@ from tada.motion.batches import focus_labels, make_batch
 from tada.motion.generator import REVERSED_LABEL, clip_label, clip_seed, generate_clip, object_flow
 from tada.motion.objectives import AUX_MASK_DEFAULT, ObjectMaskAux, early_layer
 from tada.motion.train import _lr_factor, train_step
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name", BUNDLED_MODELS)
@@ -361,3 +364,25 @@ def test_train_command_writes_a_loadable_model_folder(tmp_path, capsys, arch: st
 def test_train_command_rejects_unknown_models(capsys) -> None:
     assert main(["train", "--model", "no_such_model", "--steps", "1"]) == 1
     assert "Unknown model" in capsys.readouterr().err
+
+
+def test_rewriting_a_bundled_folder_keeps_the_lab_notes_of_its_card(tmp_path) -> None:
+    """The lab notes live in the model card only: the one writer carries them over on a rewrite."""
+    import shutil
+
+    from tada._model_card import LAB_NOTES, lab_notes
+    from tada._model_folder import read_model_config
+    from tada.motion.train import save_model_folder
+
+    name = "ila_motion.tiny_8f"
+    cfg = tada.get_pretrained_cfg(name)
+    folder = tmp_path / "ila_motion"
+    shutil.copytree(REPO / cfg.local_dir, folder)
+    notes = lab_notes((folder / "README.md").read_text())
+    assert notes and notes.startswith(LAB_NOTES) and "align_hidden=64" in notes
+    model = tada.create_model(name, pretrained=True)
+    config = read_model_config(folder)
+    save_model_folder(model, folder, {**config["training"], "evaluation": config["evaluation"]})
+    card = (folder / "README.md").read_text()
+    assert lab_notes(card) == notes and card.index(LAB_NOTES) < card.index("## Input")
+    assert read_model_config(folder)["pretrained_cfg"]["family"] == "ila"

@@ -50,10 +50,9 @@ __all__ = [
 TAG = "tiny_8f"
 NUM_FRAMES = 8
 SIZE = 32
-#: Input side per architecture (default :data:`SIZE`).  The ConvNeXt sees 64 px: at 32 px its 4x4
-#: patchify stem leaves an 8x8 grid and it never told the two rotations apart (83 % top-1, rotations
-#: 26-38 %); on a 1500-step no-motion/cw/ccw probe 64 px trained far faster than 32 px (train accuracy
-#: 64 % vs 49 % at step 1250).
+#: Input side per architecture (default :data:`SIZE`); the ConvNeXt sees 64 px.  The reasons behind
+#: these values, with the runs that measured them, are the *Lab notes* of each model card
+#: (``assets/models/<architecture>/README.md``).
 INPUT_SIZE: dict[str, int] = {"tadaconvnextv2_motion": 64}
 
 #: Construction arguments of the bundled models (also the builders' defaults).
@@ -63,7 +62,7 @@ MODEL_KWARGS: dict[str, dict[str, Any]] = {
         "dims": (24, 48, 96, 192),
         "depths": (1, 1, 2, 1),
         "route_head_dim": 12,
-        "layer_scale_init": 0.1,  # 1e-6 (ImageNet recipe) learns far too slowly for a short CPU run
+        "layer_scale_init": 0.1,  # not the ImageNet 1e-6
         "head_dropout": 0.0,
     },
     "tadaformer_motion": {
@@ -71,7 +70,7 @@ MODEL_KWARGS: dict[str, dict[str, Any]] = {
         "width": 64,
         "layers": 3,
         "heads": 2,
-        "patch_size": 4,  # 8 x 8 tokens per frame: with patch 8 (4 x 4 tokens) rotation was barely visible
+        "patch_size": 4,  # 8 x 8 tokens per frame
         "input_res": SIZE,
         "route_head_dim": 8,
         "head_dropout": 0.0,
@@ -79,8 +78,8 @@ MODEL_KWARGS: dict[str, dict[str, Any]] = {
     "ila_motion": {
         "num_frames": NUM_FRAMES,
         "image_resolution": SIZE,
-        "vision_patch_size": 4,  # 8 x 8 tokens per frame: at patch 8 (4 x 4) it never learnt rotation direction
-        "align_hidden": 64,  # ILA modules' interactive block; the released 256 cost 3x the step time here
+        "vision_patch_size": 4,  # 8 x 8 tokens per frame
+        "align_hidden": 64,  # ILA modules' interactive block (released models: 256)
         "vision_width": 64,
         "vision_layers": 2,
         "embed_dim": 64,

@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from tada import hub
-from tada._model_card import model_card
-from tada._model_folder import CONFIG_NAME, folder_config, read_model_config, write_config
+from tada._model_card import lab_notes, model_card
+from tada._model_folder import CARD_NAME, CONFIG_NAME, folder_config, read_model_config, write_config
 
 HELP = "evaluate the bundled motion models on held-out generated clips (top-1, direction pairs, reversal)"
 
@@ -202,7 +202,10 @@ def record_evaluation(model: nn.Module, result: dict[str, Any]) -> Path:
         )
     card_cfg = cfg.replace(reported_top1=round(evaluation["top1"], 1))
     config = folder_config(card_cfg, training=config["training"], evaluation=evaluation)
-    write_config(folder, config, model_card(card_cfg, training={**config["training"], "evaluation": evaluation}))
+    old_card = folder / CARD_NAME
+    notes = lab_notes(old_card.read_text(encoding="utf-8") if old_card.is_file() else None)
+    card = model_card(card_cfg, training={**config["training"], "evaluation": evaluation}, notes=notes)
+    write_config(folder, config, card)
     return folder
 
 

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tada._model_card import model_card
-from tada._model_folder import folder_config, read_model_config, read_weights, write_model_folder
+from tada._model_card import lab_notes, model_card
+from tada._model_folder import CARD_NAME, folder_config, read_model_config, read_weights, write_model_folder
 from tada.checkpoints import load_state_dict_strict
 from tada.motion.batches import focus_labels, make_batch
 from tada.motion.evaluate import EVAL_SEED, evaluate_model
@@ -98,7 +98,9 @@ def save_model_folder(model: nn.Module, out_dir: str | Path, info: dict[str, Any
     cfg = cfg.replace(reported_top1=ev.get("top1", cfg.reported_top1))
     training = {k: v for k, v in info.items() if k != "evaluation"}
     config = folder_config(cfg, training=training, evaluation=ev or None)
-    return write_model_folder(out_dir, state, config, model_card(cfg, training=info))
+    old_card = Path(out_dir) / CARD_NAME  # a rewrite (every --save-every seconds, or into a bundled folder)
+    notes = lab_notes(old_card.read_text(encoding="utf-8") if old_card.is_file() else None)
+    return write_model_folder(out_dir, state, config, model_card(cfg, training=info, notes=notes))
 
 
 def train(
