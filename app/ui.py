@@ -663,7 +663,13 @@ def model_status_markdown(info: ModelInfo) -> str:
         return f"**Bundled model**, runs offline. {head}"
     if info.available:
         return f"**Weights found** on this machine. {head}"
-    return f"**Needs weights.** {head}\n\n" + how_to_get_weights(info.name, markdown=True)
+    text = f"**Needs weights.** {head}\n\n" + how_to_get_weights(info.name, markdown=True)
+    if hosting.model_uploads_allowed():
+        text += (
+            f"\n\nOn this page: open **Add a model** below and upload the official checkpoint as `{info.name}` "
+            "(no restart)."
+        )
+    return text
 
 
 # --- layout ----------------------------------------------------------------------------------------------
