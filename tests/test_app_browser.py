@@ -129,7 +129,7 @@ def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
     page.screenshot(path=str(shots / "1_prediction.png"), full_page=True)
     if os.environ.get("TADA_README_SCREENSHOT"):  # refresh the README picture: the top of this very page
         _save_small(
-            page.screenshot(full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1480}),
+            page.screenshot(full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1900}),
             Path(os.environ["TADA_README_SCREENSHOT"]),
         )
 
