@@ -82,13 +82,17 @@ class TextFeatureCache:
         self.misses = 0
 
     def get(self, key: Hashable, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """The features cached under ``key``, computing (under ``no_grad``) and storing them on a miss."""
+        """The features cached under ``key``, computing and storing them on a miss (``no_grad``, as normal
+        tensors even inside ``inference_mode``)."""
         if key in self._store:
             self.hits += 1
             self._store.move_to_end(key)
             return self._store[key]
         self.misses += 1
-        with torch.no_grad():
+        # Never store an inference tensor: a first lookup may happen under ``torch.inference_mode()``
+        # (the app's prediction), and a later gradient pass (integrated gradients, Grad-CAM) that reuses
+        # the features would fail with "Inference tensors cannot be saved for backward".
+        with torch.inference_mode(False), torch.no_grad():
             value = compute().detach()
         self._store[key] = value
         while len(self._store) > self.maxsize:
