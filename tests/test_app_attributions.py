@@ -81,3 +81,28 @@ def test_text_features_cached_in_inference_mode_can_be_used_for_gradients() -> N
     x = torch.randn(2, 3, requires_grad=True)
     (torch.nn.functional.layer_norm(x @ cache.get("k", lambda: weight), (4,)).sum()).backward()
     assert x.grad is not None
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "smoothgrad"])
+def test_signed_gradient_maps_through_the_service(service: Service, clip_path: Path, method: str) -> None:
+    """``signed=True`` (off by default): maps keep the sign, so evidence against a class shows; the
+    magnitude map of the same run bounds them (|Σ_c a_c| <= Σ_c |a_c|)."""
+    name = next(n for n in BUNDLED if n.startswith("tadaconvnextv2"))
+    a = service.analyse(str(clip_path), name)
+    opts = SMALL.get(method, {})
+    plain = service.explain(a, method, target="moving right", **opts)
+    signed = service.explain(a, method, target="moving right", signed=True, **opts)
+    assert not plain.signed and plain.heatmaps.min() >= 0
+    assert signed.signed and signed.target_label == "moving right" and signed.score < 0.5  # the clip moves left
+    neg = -signed.heatmaps[signed.heatmaps < 0].sum()
+    assert neg > 0.1 * np.abs(signed.heatmaps).sum()  # evidence against "moving right" is drawn as such
+    assert (np.abs(signed.heatmaps) <= plain.heatmaps + 1e-5).all()
+    fig = figures.attribution_figure(signed, a.view.display_frames)
+    assert fig.layout.coloraxis.cmin == pytest.approx(-fig.layout.coloraxis.cmax)
+    if method == "integrated_gradients":  # completeness: the signed map adds up to the logit change
+        model = service.get_model(name).model
+        with torch.no_grad():
+            x = a.view.tensor.float()
+            gain = model(x)[0, signed.target] - model(torch.zeros_like(x))[0, signed.target]
+        delta = signed.meta["convergence_delta"]
+        assert float(signed.heatmaps.sum()) == pytest.approx(float(gain), abs=delta + 1e-3 * abs(float(gain)) + 1e-4)

@@ -92,7 +92,7 @@ def _attribution(signed: bool = False) -> AttributionExplanation:
 def test_attribution_figure(signed: bool, display: tuple[int, int] | None) -> None:
     e = _attribution(signed)
     frames = _frames(*display) if display else None
-    fig = figures.attribution_figure(e, frames, max_cols=4)
+    fig = figures.attribution_figure(e, frames, columns=4)
     check_figure(fig)
     heatmaps = [d for d in fig.data if isinstance(d, go.Heatmap)]
     images = [d for d in fig.data if isinstance(d, go.Image)]
@@ -103,10 +103,10 @@ def test_attribution_figure(signed: bool, display: tuple[int, int] | None) -> No
     if display:  # 16x16 grid on a 32x48 frame: the centre 32x32 square, 2 px per cell
         assert heatmaps[0].dx == 2.0 and heatmaps[0].x0 == pytest.approx(8 + 1.0)
     curve = [d for d in fig.data if isinstance(d, go.Scatter)]
-    assert len(curve) == 1 and np.allclose(curve[0].y, e.frame_importance)
-    assert "input frame (source frame · time)" in axis_titles(fig)
+    assert len(curve) == 1 and np.allclose(curve[0].customdata, e.frame_importance)
+    assert "source frame · time" in axis_titles(fig)
     ticks = [a for k, a in fig.layout.to_plotly_json().items() if k.startswith("xaxis") and a.get("ticktext")]
-    assert ticks and ticks[0]["ticktext"][1] == "frame 13 · 0.43 s"
+    assert ticks and ticks[0]["ticktext"][1] == "f13 · 0.43 s"
     assert "moving right" in fig.layout.title.text
 
 
@@ -146,7 +146,7 @@ def _calibration() -> CalibrationExplanation:
 
 def test_position_labels_name_the_frames_each_position_covers() -> None:
     labels = position_labels([[0, 1], [1, 2, 3]], INDICES, TIMES)
-    assert labels == ["f10–13 (0.33–0.43 s)", "f13–19 (0.43–0.63 s)"]
+    assert labels == ["f10–13 · 0.33–0.43 s", "f13–19 · 0.43–0.63 s"]
     assert position_labels([[0], [0]]) == ["f0 #0", "f0 #1"]  # never two identical category labels
 
 
@@ -156,9 +156,9 @@ def test_calibration_heatmap_is_centred_on_the_identity() -> None:
     check_figure(fig)
     assert len(fig.data) == 2  # weight and bias factors
     assert fig.layout.coloraxis.cmin + fig.layout.coloraxis.cmax == pytest.approx(2.0)  # centred on 1
-    assert list(fig.data[0].x) == position_labels(e.layers[0].frame_map, INDICES, TIMES)
+    assert list(fig.data[0].x) == position_labels(e.layers[0].frame_map, INDICES, TIMES, sep="<br>")
     assert "identity = 1" in fig.layout.title.text and "adds +1" in fig.layout.title.text
-    assert {"temporal position (input frames covered)", "channel"} <= set(axis_titles(fig))
+    assert {"frames covered", "channel"} <= set(axis_titles(fig))
     fig = figures.calibration_heatmap(e, "backbone.layers.0.tada.tadaconv.rf_func")
     check_figure(fig)
     assert len(fig.data) == 1 and "no +1" in fig.layout.title.text
@@ -172,7 +172,8 @@ def test_calibration_summary_channels_and_kernel() -> None:
     np.testing.assert_allclose(fig.data[0].y, [la.factors.std(1).mean() for la in e.layers], rtol=1e-6)
     assert "layer (forward order; hover for its name)" in axis_titles(fig)
     timeline = fig.data[2]  # layers x positions (both layers cover the same positions)
-    assert timeline.z.shape == (2, 4) and list(timeline.x) == position_labels(e.layers[0].frame_map, INDICES, TIMES)
+    labels = position_labels(e.layers[0].frame_map, INDICES, TIMES, sep="<br>")
+    assert timeline.z.shape == (2, 4) and list(timeline.x) == labels
     la = e.layers[1]
     np.testing.assert_allclose(timeline.z[1], np.abs(la.factors - la.factors.mean(1, keepdims=True)).mean(0), rtol=1e-6)
 
@@ -242,7 +243,9 @@ def test_trajectories_figure() -> None:
     la = e.layers[0]
     assert traj[0, 3, 0] == pytest.approx((la.points_px[2, 2] + la.points_px[3, 0]) / 2)
     assert traj[0, 0, 1] == pytest.approx(la.points_px[0, 1])
-    assert {"x (px)", "y (px)"} <= set(axis_titles(fig))
+    texts = [t for t in lines[0].text if t]  # only the first and the last frame are labelled
+    assert texts == ["f10", f"f{INDICES[-1]}"]
+    assert fig.layout.coloraxis.colorbar.ticktext[0] == "f10"  # colour = time, in source frames
 
 
 def test_counterfactual_figure() -> None:
@@ -271,7 +274,8 @@ def test_counterfactual_figure() -> None:
     assert list(bars.x) == [0.9, 0.2, 0.6]
     assert "changed" in bars.text[1] and "changed" not in bars.text[2]
     assert "1 of 2" in fig.layout.title.text
-    assert "variant" in axis_titles(fig)
+    assert heat.text[1][0] == f"f{INDICES[-1]}"  # reversed: the last source frame comes first
+    assert "moment of the original clip (source frame)" in axis_titles(fig)
 
 
 def test_trust_figures() -> None:
@@ -324,3 +328,159 @@ def test_overlay_helpers() -> None:
     back = frames_from_tensor(model, x[None])
     assert len(back) == T and back[0].shape == (8, 8, 3)
     assert np.array_equal(back[3], pixels[3].permute(1, 2, 0).numpy().astype(np.uint8))
+
+
+# --- issue #15: figures that mislead, phones, what the model sees -----------------------------------
+
+
+def _all_figures() -> dict[str, go.Figure]:
+    cal, pts, wide = _calibration(), _points(), _frames(36, 64)
+    res = CounterfactualResult(
+        original=CounterfactualVariant("original", "o", list(range(T)), 0, "c0", [(0, "c0", 0.9)], 0.9),
+        variants=[CounterfactualVariant("reverse", "r", list(range(T))[::-1], 1, "c1", [(1, "c1", 0.7)], 0.2, True)],
+        frame_indices=INDICES,
+        timestamps=TIMES,
+    )
+    a = _attribution()
+    return {
+        "attribution": figures.attribution_figure(a, wide),
+        "attribution_crop": figures.attribution_figure(_attribution(True), wide, view="crop"),
+        "calibration_heatmap": figures.calibration_heatmap(cal, 0),
+        "calibration_summary": figures.calibration_summary(cal),
+        "calibration_channels": figures.calibration_channels(cal, 0),
+        "calibrated_kernel": figures.calibrated_kernel_figure(cal, 0),
+        "points": figures.points_figure(pts, 0, _frames(64, 112)),
+        "trajectories": figures.trajectories_figure(pts, _frames(64, 112)),
+        "counterfactuals": figures.counterfactual_figure(res),
+        "sanity": figures.sanity_figure(SanityCheck(method="gradcam", trained=a, randomised=a, rank_correlation=0.2)),
+    }
+
+
+def test_no_figure_has_a_fixed_width_or_si_tick_labels() -> None:
+    """A phone is 390 px wide: figures take their container's width (gr.Plot autosizes). Numbers are
+    written as powers of ten, never "600μ"."""
+    for name, fig in _all_figures().items():
+        layout = fig.layout.to_plotly_json()
+        assert layout.get("width") is None and layout["autosize"] is True, name
+        axes = [v for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))]
+        assert axes and all(a.get("exponentformat") == "power" for a in axes), name
+        head, _, note = fig.layout.title.text.partition("<span")
+        assert all(len(line) <= 46 for line in head.split("<br>")), name  # fits 390 px at 15 px
+        note = note.split(">", 1)[-1].removesuffix("</span>")
+        assert all(len(line) <= 58 for line in note.split("<br>")), name  # the 12 px note under it
+
+
+def _curve_axis(fig: go.Figure):
+    curve = next(d for d in fig.data if isinstance(d, go.Scatter))
+    return fig.layout["yaxis" + curve.yaxis[1:]]
+
+
+def test_per_frame_curve_starts_at_zero_and_small_values_are_scaled() -> None:
+    e = _attribution()
+    e.method = "rollout"
+    e.frame_importance = np.linspace(0.75, 0.87, T).astype(np.float32)  # the rollout curve of the issue
+    curve_axis = _curve_axis(figures.attribution_figure(e))
+    assert curve_axis.range[0] == 0 and curve_axis.range[1] >= 0.87
+    e = _attribution()
+    e.heatmaps = e.heatmaps * 6e-6  # IG of a tiny model: ~1e-5 per pixel
+    e.frame_importance = e.heatmaps.reshape(T, -1).sum(1)
+    fig = figures.attribution_figure(e)
+    bar = fig.layout.coloraxis
+    assert "×10⁻⁵" in bar.colorbar.title.text and 1 <= bar.cmax < 1000
+    curve = next(d for d in fig.data if isinstance(d, go.Scatter))
+    assert "×10⁻³" in _curve_axis(fig).title.text and 1 <= max(curve.y) < 1000
+    np.testing.assert_allclose(curve.customdata, e.frame_importance, rtol=1e-6)  # hover: true values
+    assert _curve_axis(fig).range[0] == 0
+
+
+def test_signed_maps_use_a_diverging_scale_centred_on_zero() -> None:
+    e = _attribution()
+    e.heatmaps = RNG.standard_normal((T, 16, 16)).astype(np.float32) + 0.5  # mostly positive, some negative
+    e.signed = True
+    fig = figures.attribution_figure(e, _frames(16, 16))
+    bar = fig.layout.coloraxis
+    assert bar.cmin == pytest.approx(-bar.cmax)  # midpoint 0, also when the maps lean positive
+    colours = [c for _, c in bar.colorscale]
+    assert colours[0] != colours[-1] and colours[len(colours) // 2].endswith(",0.000)")  # 0 = transparent
+    assert "(signed)" in fig.layout.title.text and "+ for" in _curve_axis(fig).title.text
+
+
+@pytest.mark.parametrize("identity", [1.0, 0.0])
+def test_calibration_scale_is_centred_on_the_identity_the_model_uses(identity: float) -> None:
+    la = _calibration().layers[0]
+    la.identity = identity
+    la.factors = identity + 180 * RNG.uniform(-1, 1, la.factors.shape).astype(np.float32)  # TAdaConvNeXtV2-like
+    e = CalibrationExplanation(layers=[la], num_input_frames=T, frame_indices=INDICES, timestamps=TIMES)
+    fig = figures.calibration_heatmap(e, 0)
+    bar = fig.layout.coloraxis
+    assert (bar.cmin + bar.cmax) / 2 == pytest.approx(identity)
+    assert f"{identity:g} = identity" in bar.colorbar.ticktext
+    assert "times as strongly" in fig.layout.title.text  # what such large factors mean
+    assert "times as strongly" in figures.calibration_summary(e).layout.title.text
+    la.factors = identity + 0.1 * RNG.uniform(-1, 1, la.factors.shape).astype(np.float32)
+    assert "times as strongly" not in figures.calibration_heatmap(e, 0).layout.title.text  # only when it matters
+
+
+def test_depth_summary_legend_does_not_cover_a_subplot_title() -> None:
+    fig = figures.calibration_summary(_calibration())
+    legend_y = fig.layout.legend.y
+    assert fig.layout.legend.yanchor == "bottom" and legend_y == 1.0
+    # the legend sits above the plot; no subplot title may sit there too
+    assert all(a.y < legend_y for a in fig.layout.annotations if a.text), [a.text for a in fig.layout.annotations]
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):  # magnitudes, from 0
+        assert axis.range[0] == 0
+
+
+def _image_size(trace: go.Image) -> tuple[int, int]:
+    import base64
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(base64.b64decode(trace.source.split(",", 1)[1]))).size
+
+
+def test_attribution_maps_show_what_the_model_sees() -> None:
+    """16:9 frames (36 x 64) and a 16 x 16 grid: the model sees the centre 36 x 36 square."""
+    e, wide = _attribution(), _frames(36, 64)
+    outline = figures.attribution_figure(e, wide, view="outline")
+    rects = [s for s in outline.layout.shapes if s.type == "rect"]
+    assert len(rects) == T
+    assert (rects[0].x0, rects[0].x1, rects[0].y0, rects[0].y1) == pytest.approx((14, 50, 0, 36))
+    assert "what the model sees" in outline.layout.title.text
+    assert _image_size(next(d for d in outline.data if isinstance(d, go.Image))) == (64, 36)
+    crop = figures.attribution_figure(e, wide, view="crop")
+    assert not crop.layout.shapes
+    assert _image_size(next(d for d in crop.data if isinstance(d, go.Image))) == (36, 36)
+    heat = next(d for d in crop.data if isinstance(d, go.Heatmap))
+    assert heat.x0 == pytest.approx(36 / 16 / 2)  # the map covers the whole cropped view
+    square = figures.attribution_figure(e, _frames(36, 36))  # nothing cropped: no outline
+    assert not square.layout.shapes
+    with pytest.raises(ValueError, match="view"):
+        figures.attribution_figure(e, wide, view="zoom")
+
+
+def test_frames_wrap_into_rows_with_distinct_two_line_captions() -> None:
+    fig = figures.attribution_figure(_attribution(), _frames(36, 64))
+    images = [d for d in fig.data if isinstance(d, go.Image)]
+    xaxes = sorted({d.xaxis for d in images})
+    assert len(xaxes) == T
+    # 8 frames in rows of 4: two rows of frames
+    tops = {round(fig.layout[f"yaxis{ax[1:]}"].domain[1], 3) for ax in xaxes}
+    assert len(tops) == 2
+    captions = [a.text for a in fig.layout.annotations if a.text]
+    assert len(captions) == T and len(set(captions)) == T
+    assert captions[1] == "f13<br>0.43 s"  # source frame and time, the scheme of every figure
+    one_row = figures.attribution_figure(_attribution(), _frames(36, 64), columns=8)
+    assert len({round(one_row.layout[f"yaxis{i}"].domain[1], 3) for i in range(1, T + 1)}) == 1
+
+
+def test_ila_pairs_are_named_by_their_source_frames() -> None:
+    fig = figures.points_figure(_points(), 0, _frames(64, 112))
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps[:2]] == ["f10→f13", "f13→f16"]
+    assert "f13→f16" in steps[1].args[1]["title.text"]
+    assert steps[1].args[1]["annotations[0].text"] == "earlier: f13 · 0.43 s"
+    assert len([s for s in fig.layout.shapes if s.type == "rect"]) == 2  # the model's square, both frames
+    cropped = figures.points_figure(_points(), 0, _frames(64, 112), view="crop")
+    assert not cropped.layout.shapes

@@ -38,6 +38,9 @@ class Method:
         title: figure title.
         curve: what the per-frame curve of an attribution figure shows.
         steps: the option that sets the number of iterations (``n_steps``, ``nt_samples``), if any.
+        signed_curve: for methods that take ``signed=True`` (maps with a sign: + for the target, −
+            against it, drawn on a diverging scale centred on 0), what their per-frame curve shows then;
+            None for methods without that option.
         seconds: rough accelerator seconds of one run (ZeroGPU slot size), plus ``seconds_per_step``
             per iteration.
     """
@@ -49,6 +52,7 @@ class Method:
     title: str
     curve: str = "importance"
     steps: str | None = None
+    signed_curve: str | None = None
     seconds: int = 15
     seconds_per_step: int = 2
 
@@ -67,6 +71,7 @@ _TABLE = (
         "Integrated Gradients",
         "Σ |attribution| in the frame",
         steps="n_steps",
+        signed_curve="Σ attribution in the frame (+ for, − against)",
         seconds=10,
     ),
     Method(
@@ -76,6 +81,7 @@ _TABLE = (
         "Saliency (plain gradient)",
         "Saliency (|gradient|)",
         "Σ |gradient| in the frame",
+        signed_curve="Σ gradient in the frame (+ for, − against)",
     ),
     Method(
         "smoothgrad",
@@ -85,6 +91,7 @@ _TABLE = (
         "SmoothGrad",
         "Σ mean |gradient| in the frame",
         steps="nt_samples",
+        signed_curve="Σ mean gradient in the frame (+ for, − against)",
         seconds=10,
     ),
     Method(

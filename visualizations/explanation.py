@@ -46,8 +46,9 @@ class AttributionExplanation(FrameInfo):
         target: class index explained.
         target_label: its name.
         score: the model's probability of ``target`` on the unmodified clip.
-        signed: True when the maps carry a sign (occlusion: negative = hiding it *raises* the score);
-            False for magnitudes (gradients, Grad-CAM, rollout), which are >= 0.
+        signed: True when the maps carry a sign (occlusion: negative = hiding it *raises* the score;
+            integrated gradients / saliency / SmoothGrad with ``signed=True``: negative = evidence
+            against the target); False for magnitudes (gradients by default, Grad-CAM, rollout), >= 0.
         meta: method settings and notes (baseline, steps, layer, window ...).
     """
 

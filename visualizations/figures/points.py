@@ -10,7 +10,18 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from visualizations.explanation import PointsExplanation
-from visualizations.figures._common import add_frame_image, finish, frame_label, heatmap_on_frame
+from visualizations.figures._common import (
+    CROP_COLOUR,
+    FRAME_VIEWS,
+    add_crop_outline,
+    add_frame_image,
+    crop_to_model_view,
+    finish,
+    frame_label,
+    heatmap_on_frame,
+    pair_label,
+    wrap_title,
+)
 from visualizations.overlay import Placement, overlay_colorscale, placement
 
 __all__ = ["points_figure", "trajectories_figure"]
@@ -23,20 +34,47 @@ def _place(expl: PointsExplanation, frames: Sequence[np.ndarray] | None, t: int)
     return placement(frames[t].shape[:2], (s, s))
 
 
+def _frame_and_place(
+    expl: PointsExplanation, frames: Sequence[np.ndarray] | None, t: int, view: str
+) -> tuple[np.ndarray | None, Placement]:
+    place = _place(expl, frames, t)
+    if frames is None:
+        return None, place
+    if view == "crop":
+        return crop_to_model_view(frames[t], place)
+    return frames[t], place
+
+
+def _check_view(view: str) -> None:
+    if view not in FRAME_VIEWS:
+        raise ValueError(f"view must be one of {FRAME_VIEWS}, got {view!r}")
+
+
 def points_figure(
-    expl: PointsExplanation, layer: str | int = -1, frames: Sequence[np.ndarray] | None = None
+    expl: PointsExplanation,
+    layer: str | int = -1,
+    frames: Sequence[np.ndarray] | None = None,
+    view: str = "outline",
 ) -> go.Figure:
     """For one ILA layer, frame pair (t, t+1) side by side with the alignment masks as overlays and the
-    two interactive points as markers (pixel coordinates); a slider steps through the pairs."""
+    two interactive points as markers (pixel coordinates); a slider steps through the pairs, named by
+    their source frames (``"f3→f9"``). ``view``: ``"outline"`` (whole frame, the model's square
+    outlined) or ``"crop"`` (only that square)."""
+    _check_view(view)
     la = expl.layer(layer)
     if frames is not None and len(frames) != expl.num_frames:
         raise ValueError(f"{len(frames)} display frames for {expl.num_frames} input frames")
     g = la.mask_pre.shape[-1]
     patch = expl.input_size / g
+    fi, ts = expl.frame_indices, expl.timestamps
     fig = make_subplots(
-        rows=1, cols=2, subplot_titles=["earlier frame (t)", "later frame (t+1)"], horizontal_spacing=0.02
+        rows=1,
+        cols=2,
+        subplot_titles=[f"earlier: {frame_label(0, fi, ts)}", f"later: {frame_label(1, fi, ts)}"],
+        horizontal_spacing=0.03,
     )
     per_pair: list[int] = []
+    outlined = False
     for p in range(la.pairs):
         start = len(fig.data)
         for side, (t, mask, (px, py), (u, v)) in enumerate(
@@ -45,18 +83,21 @@ def points_figure(
                 (p + 1, la.mask_cur[p], la.points_px[p, 2:4], la.points[p, 2:4]),
             ]
         ):
-            label = frame_label(t, expl.frame_indices, expl.timestamps)
-            place = _place(expl, frames, t)
+            label = frame_label(t, fi, ts)
+            frame, place = _frame_and_place(expl, frames, t, view)
             visible = p == 0
-            if frames is not None:
-                add_frame_image(fig, frames[t], row=1, col=side + 1, x0=0.5, y0=0.5, visible=visible)
+            if frame is not None:
+                add_frame_image(fig, frame, row=1, col=side + 1, x0=0.5, y0=0.5, visible=visible)
+            if frame is not None and view == "outline" and p == 0:
+                add_crop_outline(fig, place, row=1, col=side + 1)  # same square on every frame
+                outlined = outlined or bool(fig.layout.shapes)
             mask_place = Placement(place.scale * patch, place.x0, place.y0, place.width, place.height)
             fig.add_trace(
                 heatmap_on_frame(
                     mask,
                     mask_place,
                     name=f"mask, {label}",
-                    hover_prefix=f"pair {p}, {label}<br>alignment mask<br>",
+                    hover_prefix=f"{pair_label(p, fi, ts)}, {label}<br>alignment mask<br>",
                     coloraxis="coloraxis",
                     visible=visible,
                 ),
@@ -69,11 +110,11 @@ def points_figure(
                     x=[float(dx)],
                     y=[float(dy)],
                     mode="markers",
-                    marker={"symbol": "x", "size": 14, "color": "#00e5ff", "line": {"width": 2, "color": "black"}},
+                    marker={"symbol": "x", "size": 14, "color": CROP_COLOUR, "line": {"width": 2, "color": "black"}},
                     name=f"point in {label}",
                     hovertemplate=(
-                        f"pair {p}, {label}<br>point x {float(px):.1f}, y {float(py):.1f} px (input crop)"
-                        f"<br>grid u {float(u):+.3f}, v {float(v):+.3f}<extra></extra>"
+                        f"{pair_label(p, fi, ts)}, {label}<br>point x {float(px):.1f}, y {float(py):.1f} px "
+                        f"(model input)<br>grid u {float(u):+.3f}, v {float(v):+.3f}<extra></extra>"
                     ),
                     showlegend=False,
                     visible=visible,
@@ -93,61 +134,125 @@ def points_figure(
         vis = [False] * total
         vis[offset : offset + n] = [True] * n
         offset += n
-        a = frame_label(p, expl.frame_indices, expl.timestamps)
-        b = frame_label(p + 1, expl.frame_indices, expl.timestamps)
         steps.append(
             {
                 "method": "update",
-                "label": f"{p}",
-                "args": [{"visible": vis}, {"title.text": f"ILA points, {la.name}: pair {p} ({a} → {b})"}],
+                "label": pair_label(p, fi),
+                "args": [
+                    {"visible": vis},
+                    {
+                        "title.text": wrap_title(_points_title(la.name, p, fi, ts, outlined)),
+                        "annotations[0].text": f"earlier: {frame_label(p, fi, ts)}",
+                        "annotations[1].text": f"later: {frame_label(p + 1, fi, ts)}",
+                    },
+                ],
             }
         )
     fig.update_layout(
-        sliders=[{"active": 0, "steps": steps, "currentvalue": {"prefix": "frame pair "}, "pad": {"t": 30}}],
+        sliders=[
+            {
+                "active": 0,
+                "steps": steps,
+                "currentvalue": {"prefix": "frame pair "},
+                "pad": {"t": 30},
+                "font": {"size": 10},
+            }
+        ],
         coloraxis={
             "colorscale": overlay_colorscale(False) if frames is not None else "Viridis",
             "cmin": 0.0,
             "cmax": 1.0,
-            "colorbar": {"title": {"text": "mask"}},
+            "colorbar": {"title": {"text": "mask", "side": "right"}, "thickness": 10, "len": 0.6},
         },
     )
-    a0 = frame_label(0, expl.frame_indices, expl.timestamps)
-    b0 = frame_label(1, expl.frame_indices, expl.timestamps)
-    return finish(fig, f"ILA points, {la.name}: pair 0 ({a0} → {b0})", height=520, width=900)
+    fig.update_annotations(font_size=12)
+    return finish(fig, _points_title(la.name, 0, fi, ts, outlined), height=540, top=30)
+
+
+def _points_title(name: str, p: int, fi: Sequence[int] | None, ts: Sequence[float] | None, outlined: bool) -> str:
+    text = f"ILA points, {name}: {pair_label(p, fi, ts)}"
+    return text + ("; dashed box = what the model sees" if outlined else "")
 
 
 def trajectories_figure(
-    expl: PointsExplanation, frames: Sequence[np.ndarray] | None = None, background: int | None = None
+    expl: PointsExplanation,
+    frames: Sequence[np.ndarray] | None = None,
+    background: int | None = None,
+    view: str = "outline",
 ) -> go.Figure:
     """Each layer's interactive point per frame (mean of the points placed on it) joined over time,
-    drawn over one display frame (default: the middle one)."""
+    drawn over one display frame (default: the middle one). Markers are coloured by time (one colour
+    bar, ticks = source frames); only each path's first and last point carry a frame label, so labels
+    of several layers do not pile up."""
+    _check_view(view)
     fig = go.Figure()
     t_mid = expl.num_frames // 2 if background is None else background
-    place = _place(expl, frames, t_mid)
-    if frames is not None:
-        add_frame_image(fig, frames[t_mid], x0=0.5, y0=0.5, opacity=0.6)  # faded: the lines stand out
+    frame, place = _frame_and_place(expl, frames, t_mid, view)
+    if frame is not None:
+        add_frame_image(fig, frame, x0=0.5, y0=0.5, opacity=0.6)  # faded: the lines stand out
+        if view == "outline":
+            add_crop_outline(fig, place)
+    fi, ts = expl.frame_indices, expl.timestamps
     traj = expl.trajectories()  # (layers, T, 2)
-    colours = sample_colorscale("Viridis", list(np.linspace(0, 1, max(2, len(traj)))))
-    labels = [frame_label(t, expl.frame_indices, expl.timestamps) for t in range(expl.num_frames)]
+    n = expl.num_frames
+    labels = [frame_label(t, fi, ts) for t in range(n)]
+    short = [f"f{fi[t] if fi else t}" for t in range(n)]
+    line_colours = sample_colorscale("Greys", list(np.linspace(0.45, 0.95, max(2, len(traj)))))
+    symbols = ["circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon"]
     for i, (la, pts) in enumerate(zip(expl.layers, traj)):
         dx, dy = place.to_display(pts[:, 0], pts[:, 1])
+        text = [short[t] if t in (0, n - 1) else "" for t in range(n)]
         fig.add_trace(
             go.Scatter(
                 x=dx,
                 y=dy,
                 mode="lines+markers+text",
-                text=[str(t) for t in range(expl.num_frames)],
-                textposition="top center",
-                marker={"color": colours[i], "size": 8},
-                line={"color": colours[i]},
-                name=f"layer {i}: {la.name}",
+                text=text,
+                textposition=["top center" if i % 2 == 0 else "bottom center"] * n,
+                textfont={"size": 11, "color": "black"},
+                marker={
+                    "color": list(range(n)),
+                    "coloraxis": "coloraxis",
+                    "size": 9,
+                    "symbol": symbols[i % len(symbols)],
+                    "line": {"width": 1, "color": "white"},
+                },
+                line={"color": line_colours[i], "width": 2},
+                name=f"layer {i}",
                 customdata=np.stack([pts[:, 0], pts[:, 1]], -1),
                 hovertext=labels,
-                hovertemplate=f"{la.name}<br>%{{hovertext}}<br>x %{{customdata[0]:.1f}}, y %{{customdata[1]:.1f}} px"
-                "<extra></extra>",
+                hovertemplate=f"layer {i}: {la.name}<br>%{{hovertext}}<br>x %{{customdata[0]:.1f}}, "
+                "y %{customdata[1]:.1f} px (model input)<extra></extra>",
             )
         )
-    fig.update_xaxes(title_text="x (px)", range=[0, place.width], constrain="domain")
-    fig.update_yaxes(title_text="y (px)", range=[place.height, 0], scaleanchor="x")
-    title = f"ILA point trajectories across layers (background: {labels[t_mid]}; numbers = input frame)"
-    return finish(fig, title, height=560, width=760)
+    step = max(1, n // 4)
+    tick_at = sorted(set(list(range(0, n, step)) + [n - 1]))
+    fig.update_layout(
+        coloraxis={
+            "colorscale": "Plasma",
+            "cmin": 0,
+            "cmax": max(1, n - 1),
+            "colorbar": {  # horizontal, under the frame: a vertical one takes a phone's width
+                "orientation": "h",
+                "title": {"text": "time (colour of the points)", "side": "top"},
+                "tickvals": tick_at,
+                "ticktext": [labels[t].split(" · ")[0] for t in tick_at],
+                "x": 0.0,
+                "xanchor": "left",
+                "len": 1.0,
+                "y": -0.08,
+                "yanchor": "top",
+                "thickness": 10,
+            },
+        },
+        legend={"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top", "font": {"size": 11}},
+    )
+    fig.update_xaxes(title_text=None, range=[0, place.width], constrain="domain", showticklabels=False)
+    fig.update_yaxes(title_text=None, range=[place.height, 0], scaleanchor="x", showticklabels=False)
+    title = f"ILA point paths through the layers (background: {labels[t_mid]})"
+    note = "Colour = time; each layer's path is labelled at its first and last frame; hover a point for its frame."
+    if frame is not None and view == "outline" and fig.layout.shapes:
+        note += " Dashed box = what the model sees."
+    fig = finish(fig, title, height=620, note=note)
+    fig.update_layout(margin={"b": 150})
+    return fig

@@ -72,7 +72,8 @@ def sanity_figure(check: SanityCheck, num_frames: int = 4) -> go.Figure:
         f"Sanity check ({check.method}): rank correlation trained vs randomised ρ = {check.rank_correlation:.2f}"
         f" — {verdict} (ρ < 0.5 expected)"
     )
-    return finish(fig, title, height=280 * (2 + extra) + 60, width=max(700, 200 * len(show)))
+    fig.update_annotations(font_size=11)
+    return finish(fig, title, height=280 * (2 + extra) + 60, top=30)
 
 
 def deletion_figure(curve: DeletionCurve) -> go.Figure:

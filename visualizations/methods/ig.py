@@ -42,8 +42,11 @@ def attribute(
     internal_batch_size: int | None = None,
     baseline: str | float | torch.Tensor = "mean",
     method: str = "gausslegendre",
+    signed: bool = False,
 ) -> MethodResult:
-    """IG from ``baseline`` to the clip; maps are the L1 norm over colour channels of the attributions.
+    """IG from ``baseline`` to the clip; maps are the L1 norm over colour channels of the attributions
+    (a magnitude: where the evidence is), or with ``signed`` their sum over colour channels (positive =
+    the pixel raises the target's logit relative to the baseline, negative = it speaks against it).
 
     ``internal_batch_size``: interpolation steps per forward/backward (default: as many as fit a fixed
     memory budget, see :func:`visualizations._model.auto_batch`).
@@ -65,11 +68,13 @@ def attribute(
             internal_batch_size=internal_batch_size,
             return_convergence_delta=True,
         )
-    maps = to_frame_maps(attr, model, "abs_sum")
-    signed_total = to_frame_maps(attr, model, "sum").reshape(maps.shape[0], -1).sum(1)
+    signed_maps = to_frame_maps(attr, model, "sum")
+    maps = signed_maps if signed else to_frame_maps(attr, model, "abs_sum")
+    signed_total = signed_maps.reshape(maps.shape[0], -1).sum(1)
     return MethodResult(
         heatmaps=maps,
         frame_importance=per_frame_sum(maps),
+        signed=signed,
         meta={
             "n_steps": n_steps,
             "internal_batch_size": internal_batch_size,
@@ -77,6 +82,8 @@ def attribute(
             "convergence_delta": float(delta.abs().sum()),
             "signed_frame_totals": signed_total.tolist(),
             "output": "logit",
-            "map": "L1 norm over colour channels of the attributions",
+            "map": "sum over colour channels of the attributions (signed)"
+            if signed
+            else "L1 norm over colour channels of the attributions",
         },
     )

@@ -23,9 +23,12 @@ def attribute(
     nt_samples_batch_size: int | None = None,
     noise_level: float = 0.15,
     seed: int = 0,
+    signed: bool = False,
 ) -> MethodResult:
     """SmoothGrad: mean of absolute gradients over ``nt_samples`` copies with Gaussian noise of
-    standard deviation ``noise_level`` times the clip's value range (Smilkov et al. 2017)."""
+    standard deviation ``noise_level`` times the clip's value range (Smilkov et al. 2017); with
+    ``signed`` the mean of the gradients themselves, summed over colour channels (positive = brighter
+    here would raise the target's logit)."""
     from captum.attr import NoiseTunnel, Saliency
 
     x = clip.tensor.clone().requires_grad_(True)  # Captum warns otherwise
@@ -44,22 +47,26 @@ def attribute(
             nt_samples_batch_size=nt_samples_batch_size,
             stdevs=stdev,
             target=target,
-            abs=True,
+            abs=not signed,
         )
-    maps = to_frame_maps(attr, model, "abs_sum")
+    maps = to_frame_maps(attr, model, "sum" if signed else "abs_sum")
     return MethodResult(
         heatmaps=maps,
         frame_importance=per_frame_sum(maps),
+        signed=signed,
         meta={"nt_samples": nt_samples, "noise_level": noise_level, "stdev": stdev, "seed": seed, "output": "logit"},
     )
 
 
-def saliency(model: nn.Module, clip: Clip, target: int, progress: Progress | None = None) -> MethodResult:
-    """Plain gradient magnitude (Simonyan et al. 2014), one backward pass."""
+def saliency(
+    model: nn.Module, clip: Clip, target: int, progress: Progress | None = None, signed: bool = False
+) -> MethodResult:
+    """Plain gradient magnitude (Simonyan et al. 2014), one backward pass; with ``signed`` the gradient
+    summed over colour channels (positive = brighter here would raise the target's logit)."""
     from captum.attr import Saliency
 
     fwd = counting(forward_logits(model), 1, progress, "saliency")
     with torch.enable_grad():
-        attr = Saliency(fwd).attribute(clip.tensor.clone().requires_grad_(True), target=target, abs=True)
-    maps = to_frame_maps(attr, model, "abs_sum")
-    return MethodResult(heatmaps=maps, frame_importance=per_frame_sum(maps), meta={"output": "logit"})
+        attr = Saliency(fwd).attribute(clip.tensor.clone().requires_grad_(True), target=target, abs=not signed)
+    maps = to_frame_maps(attr, model, "sum" if signed else "abs_sum")
+    return MethodResult(heatmaps=maps, frame_importance=per_frame_sum(maps), signed=signed, meta={"output": "logit"})
