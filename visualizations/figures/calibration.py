@@ -186,6 +186,7 @@ def calibration_summary(expl: CalibrationExplanation) -> go.Figure:
                 customdata=[[n] * z.shape[1] for n in short],
                 colorscale="Viridis",
                 zmin=0.0,
+                zmax=max(float(z.max()), 1e-12),
                 name="departure",
                 colorbar={"title": {"text": "|α − mean|", "side": "right"}, "len": 0.4, "y": 0.0, "yanchor": "bottom"},
                 hovertemplate="layer %{y}: %{customdata}<br>%{x}<br>mean |α_t − mean α| = %{z:.4f}<extra></extra>",
@@ -260,7 +261,7 @@ def calibrated_kernel_figure(
     fig = make_subplots(
         rows=rows,
         cols=cols,
-        subplot_titles=[f"{short[i].split(' · ')[0]}<br>α = {la.factors[channel, i]:.3g}" for i in range(n)],
+        subplot_titles=[f"{short[i].replace(' · ', '<br>')}<br>α = {la.factors[channel, i]:.3g}" for i in range(n)],
         horizontal_spacing=0.04,
         vertical_spacing=0.35 / rows,
     )
@@ -296,4 +297,4 @@ def calibrated_kernel_figure(
         coloraxis={"colorscale": DIVERGING, "cmin": -top, "cmax": top, "colorbar": {"title": {"text": "W"}}}
     )
     title = f"Calibrated kernel W_t = α_t · W_b, {la.conv_name or la.name}, channel {channel} ({la.cal_dim}{partner})"
-    return finish(fig, title, height=170 + 220 * rows, top=40)
+    return finish(fig, title, height=190 + 230 * rows, top=56)
