@@ -4,7 +4,7 @@ Gradio cancels a running event between two steps of a generator handler; a plain
 long step) runs to its end whatever the user does.  :func:`run_cancellable` therefore runs the work
 in a thread and, while it runs, yields every ``poll`` seconds; when Gradio stops iterating (Stop
 button, closed page) the generator is closed, a flag is set, and the work's next progress call
-raises :class:`~app.service.Cancelled`, so the computation itself ends within one step.
+raises :class:`~tada.errors.Cancelled`, so the computation itself ends within one step.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-from app.service import Cancelled
+from tada.errors import Cancelled
 
 __all__ = ["run_cancellable"]
 

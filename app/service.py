@@ -27,134 +27,17 @@ import torch
 from torch import nn
 
 import tada
-from app import gpu
-from tada import hub
-from tada._pretrained import PretrainedCfg
-from tada.constants import DEFAULT_MODEL
-from tada.errors import Cancelled, UserError
+from app import runtime
+from app.catalogue import default_model_name, family, how_to_get_weights, model_info
+from app.errors import AppError
+from tada import PretrainedCfg, hub
 from tada.video import Clip, VideoError, VideoLimits, load_clip
 
-__all__ = [
-    "AppError",
-    "Analysis",
-    "Cancelled",
-    "ModelInfo",
-    "Sampling",
-    "Service",
-    "default_model_name",
-    "user_message",
-]
+__all__ = ["Analysis", "Progress", "Sampling", "Service", "parse_class_names"]
 
 log = logging.getLogger("tada.app")
 
 Progress = Callable[[float, str], Any]
-
-#: Largest absolute difference of class probabilities accepted before bf16 is used on a GPU.
-BF16_TOLERANCE = 0.01
-#: Models with fewer parameters run on one CPU thread (see ``Service._threads_for``).
-TINY_MODEL_PARAMS = 5_000_000
-
-
-class AppError(UserError):
-    """A problem the user can fix (bad input, model that needs weights); the message says how."""
-
-
-def user_message(exc: BaseException) -> str:
-    """The sentence shown to the user for ``exc`` (never a traceback)."""
-    if isinstance(exc, UserError):
-        return str(exc).strip() or type(exc).__name__
-    if isinstance(exc, Cancelled):
-        return "Stopped."
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return "The GPU ran out of memory for this request. Try a single view or fewer frames."
-    if isinstance(exc, MemoryError):
-        return "The server ran out of memory for this request. Try a single view or fewer frames."
-    return f"Something went wrong on the server ({type(exc).__name__}). The details are in the server log."
-
-
-# --- model catalogue --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """One entry of the model picker."""
-
-    name: str
-    architecture: str
-    family: str  # "tadaconv", "ila" or "frame2d" (PretrainedCfg.family)
-    label_set: str
-    num_classes: int
-    num_frames: int
-    sampling: str
-    sampling_rate: int | None
-    weights: str  # hub.weights_status: bundled / cached / hub-cached / hub / gdrive / none
-    bundled: bool
-    open_vocabulary: bool
-    num_views: int
-    reported: str
-
-    @property
-    def available(self) -> bool:
-        """Weights are on this machine: the model runs offline, now."""
-        return self.weights in ("bundled", "cached", "hub-cached")
-
-    @property
-    def choice_label(self) -> str:
-        """Text of the dropdown entry."""
-        if self.bundled:
-            mark = "bundled"
-        elif self.available:
-            mark = "available"
-        else:
-            mark = "needs weights"
-        return f"{self.name}  ({mark})"
-
-
-def _family(cfg: PretrainedCfg) -> str:
-    """``"tadaconv"``, ``"ila"`` or ``"frame2d"`` (the per-frame 2-D baseline, which is no TAdaConv model)."""
-    return cfg.family or ("ila" if cfg.time_first else "tadaconv")  # a folder written before configs said it
-
-
-def model_info(name: str) -> ModelInfo:
-    """Catalogue entry of a registered variant (no model is built, nothing is downloaded)."""
-    cfg = tada.get_pretrained_cfg(name)
-    weights = hub.weights_status(cfg)
-    ssv2 = bool(cfg.model_kwargs.get("ssv2"))
-    reported = ""
-    if cfg.reported_top1 is not None:
-        reported = f"{cfg.reported_top1:.1f}% top-1" + (
-            f" ({cfg.reported_views} views)" if cfg.reported_views not in (None, "", "1x1") else ""
-        )
-    return ModelInfo(
-        name=cfg.name,
-        architecture=cfg.architecture,
-        family=_family(cfg),
-        label_set=cfg.label_set,
-        num_classes=cfg.num_classes,
-        num_frames=cfg.num_frames,
-        sampling=cfg.sampling,
-        sampling_rate=cfg.sampling_rate,
-        weights=weights,
-        bundled=weights == "bundled",
-        open_vocabulary=_family(cfg) == "ila" and not ssv2,
-        num_views=cfg.num_clips * cfg.num_crops,
-        reported=reported,
-    )
-
-
-def how_to_get_weights(name: str, markdown: bool = False) -> str:
-    """Plain instructions for a variant whose weights are not on this machine (Markdown list when asked)."""
-    return hub.how_to_get_weights(tada.get_pretrained_cfg(name), markdown=markdown)
-
-
-def default_model_name(names: Sequence[str] | None = None) -> str | None:
-    """The bundled model the app opens with (``tada.constants.DEFAULT_MODEL``, else the first bundled one),
-    or None when none exists."""
-    names = list(names if names is not None else tada.list_models())
-    bundled = [n for n in names if hub.weights_status(tada.get_pretrained_cfg(n)) == "bundled"]
-    if DEFAULT_MODEL in bundled:
-        return DEFAULT_MODEL
-    return bundled[0] if bundled else None
 
 
 # --- requests and results ---------------------------------------------------------------------------
@@ -205,7 +88,7 @@ class Analysis:
 
     @property
     def family(self) -> str:
-        return _family(self.cfg)
+        return family(self.cfg)
 
 
 @dataclass
@@ -256,8 +139,8 @@ class Service:
 
     Args:
         device: ``"cpu"``, ``"cuda"``... (default: ``$TADA_DEVICE``, else CUDA when present).
-        precision: ``"auto"`` (bf16 on a GPU when it agrees with fp32 within :data:`BF16_TOLERANCE`),
-            ``"fp32"`` or ``"bf16"`` (checked the same way, also on a CPU).
+        precision: ``"auto"`` (bf16 on a GPU when it agrees with fp32 within ``runtime.BF16_TOLERANCE``),
+            ``"fp32"`` or ``"bf16"`` (checked the same way, also on a CPU); see :func:`app.runtime.choose_precision`.
         max_models: models kept in memory (least recently used ones are dropped).
         max_analyses: predictions kept for the tabs (default ``$TADA_ANALYSIS_CACHE``, else 8; 0 = none).
         limits: upload limits passed to the video layer.
@@ -271,7 +154,7 @@ class Service:
         max_analyses: int | None = None,
         limits: VideoLimits | None = None,
     ) -> None:
-        self.device = torch.device(device or os.environ.get("TADA_DEVICE") or gpu.default_device())
+        self.device = torch.device(device or os.environ.get("TADA_DEVICE") or runtime.default_device())
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError("precision must be 'auto', 'fp32' or 'bf16'")
         self.precision = precision
@@ -284,11 +167,6 @@ class Service:
         self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()
 
     # --- catalogue ------------------------------------------------------------------------------
-    def catalogue(self) -> list[ModelInfo]:
-        """Every registered variant, bundled models first, then available ones, then the rest."""
-        infos = [model_info(n) for n in tada.list_models()]
-        return sorted(infos, key=lambda i: (not i.bundled, not i.available, i.name))
-
     def default_model(self) -> str | None:
         """The model the UI and the CLI start with."""
         return default_model_name()
@@ -306,31 +184,15 @@ class Service:
         t0 = time.perf_counter()
         model = tada.create_model(cfg.name, pretrained=True)
         model = model.to(self.device).eval()
-        precision, note = self._choose_precision(model)
+        precision, note = runtime.choose_precision(model, self.device, self.precision)
         log.info("loaded %s on %s (%s) in %.2f s %s", cfg.name, self.device, precision, time.perf_counter() - t0, note)
         return _Loaded(
-            model=model, lock=threading.RLock(), precision=precision, note=note, threads=self._threads_for(model)
+            model=model,
+            lock=threading.RLock(),
+            precision=precision,
+            note=note,
+            threads=runtime.threads_for(model, self.device),
         )
-
-    def _threads_for(self, model: nn.Module) -> int | None:
-        """One CPU thread for tiny models: their ops are too small to split, and on a busy machine
-        waiting for a second core costs far more than it saves (measured: 9 ms with 1 thread vs 380 ms
-        with 2 on a loaded 2-core host). ``$TADA_TORCH_THREADS`` overrides."""
-        if os.environ.get("TADA_TORCH_THREADS"):
-            return max(1, int(os.environ["TADA_TORCH_THREADS"]))
-        if self.device.type != "cpu":
-            return None
-        params = sum(p.numel() for p in model.parameters())
-        return 1 if params < TINY_MODEL_PARAMS else None
-
-    def _choose_precision(self, model: nn.Module) -> tuple[str, str]:
-        want = self.precision
-        if want == "fp32" or (want == "auto" and self.device.type != "cuda"):
-            return "fp32", ""
-        diff = bf16_difference(model, self.device)
-        if diff <= BF16_TOLERANCE:
-            return "bf16", f"bf16 checked: max |Δp| = {diff:.4f}"
-        return "fp32", f"bf16 rejected: max |Δp| = {diff:.4f} > {BF16_TOLERANCE}"
 
     def get_model(self, name: str, progress: Progress | None = None) -> _Loaded:
         """The cached model ``name`` on this service's device, loading it on first use."""
@@ -368,7 +230,7 @@ class Service:
 
             import visualizations.figures  # noqa: F401
 
-            if clip is not None and not gpu.ZERO_GPU:  # on ZeroGPU a warm-up run would spend GPU quota
+            if clip is not None and not runtime.ZERO_GPU:  # on ZeroGPU a warm-up run would spend GPU quota
                 for name in names:
                     self.analyse(os.fspath(clip), name)
         except Exception:  # noqa: BLE001 - a failed warm-up only means the first request does the work
@@ -394,10 +256,10 @@ class Service:
             raise AppError("Views must be 'single' or 'official'.")
         if sampling.frames is not None and int(sampling.frames) != cfg.num_frames:
             frames = int(sampling.frames)
-            if _family(cfg) == "ila" or frames < 1 or frames > 64:
+            if family(cfg) == "ila" or frames < 1 or frames > 64:
                 raise AppError(
                     f"{cfg.name} takes exactly {cfg.num_frames} frames"
-                    if _family(cfg) == "ila"
+                    if family(cfg) == "ila"
                     else "Frames must be between 1 and 64."
                 )
             changes["num_frames"] = frames
@@ -508,10 +370,10 @@ class Service:
                 view = clip.view(v)
                 if internals and v == main:  # one traced pass gives the prediction and the internals
                     out, found = self._forward(
-                        gpu.forward_with_internals, model, view, loaded.precision, cfg.num_frames, kind
+                        runtime.forward_with_internals, model, view, loaded.precision, cfg.num_frames, kind
                     )
                 else:
-                    out = self._forward(gpu.forward, model, view.tensor, loaded.precision, cfg.num_frames)
+                    out = self._forward(runtime.forward, model, view.tensor, loaded.precision, cfg.num_frames)
                 logits.append(out)
             labels = [str(x) for x in model.labels] if hasattr(model, "labels") else []
         view_logits = torch.cat(logits)
@@ -538,7 +400,7 @@ class Service:
     def _forward(
         self, fn: Callable[..., Any], model: nn.Module, x: Any, precision: str, frames: int, *args: Any
     ) -> Any:
-        """``fn(model, x, device, precision, *args)`` (a :mod:`app.gpu` forward); a failure on a frame
+        """``fn(model, x, device, precision, *args)`` (a :mod:`app.runtime` forward); a failure on a frame
         count the model was not tested with is the user's to fix."""
         try:
             return fn(model, x, self.device, precision, *args)
@@ -560,7 +422,7 @@ class Service:
         with loaded.running() as model:
             _set_class_names(model, analysis.class_names)
             _, found = self._forward(
-                gpu.forward_with_internals,
+                runtime.forward_with_internals,
                 model,
                 analysis.view,
                 loaded.precision,
@@ -592,7 +454,7 @@ class Service:
         with loaded.running() as model:
             _set_class_names(model, analysis.class_names)
             try:
-                return gpu.explain(model, analysis.view, method, target, progress, self.device, opts)
+                return runtime.explain(model, analysis.view, method, target, progress, self.device, opts)
             except ValueError as exc:  # the method does not apply to this model (e.g. rollout on a convnet)
                 raise AppError(f"{method} cannot explain {analysis.model_name}: {exc}") from exc
 
@@ -607,11 +469,4 @@ def _set_class_names(model: nn.Module, names: tuple[str, ...] | None) -> None:
 
 def _internals_kind(cfg: PretrainedCfg) -> str:
     """What a prediction shows of the model's inside: ILA's points, else TAdaConv's calibration."""
-    return "points" if _family(cfg) == "ila" else "calibration"
-
-
-def bf16_difference(model: nn.Module, device: torch.device) -> float:
-    """Largest |p_fp32 - p_bf16| over classes on a fixed random clip (the bf16 acceptance check; it runs
-    on the accelerator, under ``@spaces.GPU`` on ZeroGPU)."""
-    x = torch.randn(model.pretrained_cfg.input_shape(), generator=torch.Generator().manual_seed(0))
-    return gpu.bf16_difference(model, x, device)
+    return "points" if family(cfg) == "ila" else "calibration"

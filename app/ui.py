@@ -31,18 +31,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app import hosting
+from app.catalogue import ModelInfo, catalogue, how_to_get_weights, model_info
+from app.errors import AppError, Cancelled, is_unexpected, user_message
 from app.jobs import run_cancellable
-from app.service import (
-    Analysis,
-    AppError,
-    Cancelled,
-    ModelInfo,
-    Sampling,
-    Service,
-    how_to_get_weights,
-    model_info,
-    user_message,
-)
+from app.service import Analysis, Sampling, Service
 from tada.errors import WeightsUnavailableError
 
 __all__ = ["build_demo", "create_app", "launch_kwargs", "example_clips", "MAX_FILE_SIZE", "Handlers"]
@@ -103,7 +95,7 @@ def _as_gr_error(exc: BaseException, what: str) -> gr.Error:
             print_exception=False,
         )
     message = user_message(exc)
-    if message.startswith("Something went wrong"):
+    if is_unexpected(exc):
         log.error("error while %s", what, exc_info=(type(exc), exc, exc.__traceback__))
     else:
         log.info("user error while %s: %s", what, message)
@@ -377,7 +369,7 @@ class Handlers:
     def _added(self, name: str, show_all) -> tuple[Any, str]:
         info = model_info(name)
         note = (
-            f"✅ Added **{name}**: {FAMILY_NAMES.get(info.family, info.family)}, {info.num_classes} classes, "
+            f"✅ Added **{name}**: {info.family_name}, {info.num_classes} classes, "
             f"{info.num_frames} frames. "
             "It is selected in the picker; press **Predict**."
         )
@@ -579,22 +571,7 @@ class Handlers:
 
     def models(self) -> list[dict[str, Any]]:
         """The catalogue as JSON rows."""
-        return [
-            {
-                "name": i.name,
-                "family": i.family,
-                "available": i.available,
-                "weights": i.weights,
-                "bundled": i.bundled,
-                "frames": i.num_frames,
-                "classes": i.num_classes,
-                "label_set": i.label_set,
-                "open_vocabulary": i.open_vocabulary,
-                "reported": i.reported,
-                "get_weights": "" if i.available else how_to_get_weights(i.name),
-            }
-            for i in self.service.catalogue()
-        ]
+        return [i.row() for i in catalogue()]
 
     def model_changed(self, model):
         """Status text and the sampling controls that fit the chosen model (UI only)."""
@@ -644,21 +621,9 @@ def sampling_fields(info: ModelInfo | None) -> tuple[dict[str, Any], dict[str, A
 
 
 #: How the page names a model family.
-FAMILY_NAMES = {
-    "tadaconv": "TAdaConv family",
-    "ila": "ILA",
-    "frame2d": "2-D per-frame baseline (no temporal modelling)",
-}
-
-
 def model_status_markdown(info: ModelInfo) -> str:
     """One line about the chosen model, plus how to get its weights when they are missing."""
-    head = (
-        f"`{info.name}` · {FAMILY_NAMES.get(info.family, info.family)} · {info.num_classes} classes "
-        f"({info.label_set or 'no label set'}) · "
-        f"{info.num_frames} frames, {info.sampling} sampling"
-        + (f" · reported {info.reported}" if info.reported else "")
-    )
+    head = info.summary()
     if info.bundled:
         return f"**Bundled model**, runs offline. {head}"
     if info.available:
@@ -694,7 +659,7 @@ def example_label(path: Path) -> str:
 
 def _model_choices(service: Service, include_missing: bool = False) -> list[tuple[str, str]]:
     """Picker entries: the models that run here, plus (when asked) those that need weights."""
-    return [(i.choice_label, i.name) for i in service.catalogue() if include_missing or i.available]
+    return [(i.choice_label, i.name) for i in catalogue() if include_missing or i.available]
 
 
 def build_demo(service: Service | None = None, examples: list[str | Path] | None = None) -> gr.Blocks:
@@ -741,7 +706,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                 model = gr.Dropdown(
                     choices=choices, value=first, label="Model", elem_id="model", allow_custom_value=True
                 )
-                n_missing = sum(not i.available for i in service.catalogue())
+                n_missing = sum(not i.available for i in catalogue())
                 show_all = gr.Checkbox(
                     False,
                     label=f"List the models that need weights too ({n_missing})",
@@ -785,7 +750,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                 adding = hosting.model_uploads_allowed()
                 if adding:
-                    missing_names = [i.name for i in service.catalogue() if not i.available]
+                    missing_names = [i.name for i in catalogue() if not i.available]
                     cap_mb = hosting.max_checkpoint_bytes() / 2**20
                     with gr.Accordion("Add a model (Hub repo or official checkpoint)", open=False, elem_id="add"):
                         gr.Markdown(

@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=7899)
     args = ap.parse_args()
 
-    from app.service import default_model_name
+    from app.catalogue import default_model_name
 
     model = args.model or default_model_name()
     clip = make_clip(REPO / ".cache" / "bench" / "clip_10s_720p.mp4")

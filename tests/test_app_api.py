@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import tada
-from app import service as svc
+from app import catalogue
+from app.service import Service
 from tada import hub
 from tada.models.motion_zoo import TEMPORAL
 from tada.motion import CLASSES, generate_clip
@@ -89,7 +90,7 @@ def server(tmp_path_factory):
 
     _outbound.clear()
     _watch.set()
-    demo = create_app(svc.Service(device="cpu"))
+    demo = create_app(Service(device="cpu"))
     demo.launch(
         **launch_kwargs(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
     )
@@ -136,7 +137,7 @@ def _figure(value, traces: bool = True) -> dict:
 
 
 def _family(model: str) -> str:
-    return svc.model_info(model).family
+    return catalogue.model_info(model).family
 
 
 def test_launch_makes_no_outbound_requests(server) -> None:
@@ -224,7 +225,7 @@ def test_predict_2d_baseline_is_the_control_it_should_be(client, clips, model) -
 def test_every_tab_endpoint_returns(client, clips) -> None:
     from gradio_client import handle_file
 
-    model = svc.default_model_name()
+    model = catalogue.default_model_name()
     common = (handle_file(str(clips["example"])), model, "", None, "single", None, None)
     _predict(client, clips["example"], model)
     for view in ("heatmap", "summary", "channels", "kernel"):
@@ -244,7 +245,7 @@ def test_every_tab_endpoint_returns(client, clips) -> None:
 def test_ila_class_phrases_and_points(client, clips) -> None:
     from gradio_client import handle_file
 
-    ila = next(m for m in bundled_models() if svc.model_info(m).open_vocabulary)
+    ila = next(m for m in bundled_models() if catalogue.model_info(m).open_vocabulary)
     phrases = "moving left\nmoving right\ngrowing"
     top, _gallery, details, cal, points = _predict(client, clips["moving left"], ila, classes=phrases)
     assert {c["label"] for c in top["confidences"]} == {"moving left", "moving right", "growing"}
@@ -259,7 +260,7 @@ def test_ila_class_phrases_and_points(client, clips) -> None:
 def test_bad_file_gives_the_clear_error_and_the_server_survives(client, clips) -> None:
     from gradio_client.exceptions import AppError
 
-    model = svc.default_model_name()
+    model = catalogue.default_model_name()
     with pytest.raises(AppError) as err:
         _predict(client, clips["bad"], model)
     message = str(err.value)
@@ -295,8 +296,8 @@ def test_every_endpoint_takes_the_clip_alone(client, clips) -> None:
         optional = [p["parameter_name"] for p in params[1:] if not p["parameter_has_default"]]
         assert optional == [], f"{name} requires {optional}"
     top, gallery, details, cal, _points = client.predict(clip, api_name="/predict")
-    assert top["label"] in CLASSES and svc.default_model_name() in details
-    assert len(gallery) == tada.get_pretrained_cfg(svc.default_model_name()).num_frames
+    assert top["label"] in CLASSES and catalogue.default_model_name() in details
+    assert len(gallery) == tada.get_pretrained_cfg(catalogue.default_model_name()).num_frames
     _figure(cal)
     _figure(client.predict(clip, api_name="/calibration"))
     _figure(client.predict(clip, api_name="/ila_points"), traces=False)  # the default model is no ILA
@@ -311,7 +312,7 @@ def test_every_endpoint_takes_the_clip_alone(client, clips) -> None:
 @pytest.mark.parametrize("field", ["frames", "stride", "start"])
 def test_empty_sampling_fields_mean_the_models_own(client, clips, field) -> None:
     """What the page sends for an empty text field ('') and what a script sends (None) are the same."""
-    model = svc.default_model_name()
+    model = catalogue.default_model_name()
     base = _predict(client, clips["growing"], model)
     empty = _predict(client, clips["growing"], model, **{field: ""})
     assert empty[0] == base[0] and empty[2].split("**Time**")[0] == base[2].split("**Time**")[0]
@@ -319,7 +320,7 @@ def test_empty_sampling_fields_mean_the_models_own(client, clips, field) -> None
 
 def test_short_clip_is_padded_with_a_warning(client, tmp_path) -> None:
     """A 3-frame clip for an 8-frame model: frames are repeated, and the details say so."""
-    model = svc.default_model_name()
+    model = catalogue.default_model_name()
     four = generate_clip(5, "moving right", num_frames=4, size=64, distractors=False, noise=False)
     path = write_mp4(four.frames[:3], tmp_path / "three.mp4", fps=8, scale=2)
     details = _predict(client, path, model)[2]
@@ -344,7 +345,7 @@ def test_bundled_models_say_they_only_know_the_motion_classes(predictions, model
 def test_four_concurrent_clients(server, tmp_path) -> None:
     from gradio_client import Client
 
-    model = svc.default_model_name()
+    model = catalogue.default_model_name()
     labels = ("moving up", "moving down", "shrinking", "bouncing")
     paths = [  # fresh clips, so no request is answered from the prediction cache
         write_mp4(generate_clip(300 + i, label, num_frames=16, size=64), tmp_path / f"c{i}.mp4", fps=8, scale=2)
@@ -370,7 +371,7 @@ def test_frames_show_the_models_crop_as_chosen(client, clips) -> None:
     from gradio_client import handle_file
     from PIL import Image
 
-    model = svc.default_model_name()
+    model = catalogue.default_model_name()
     clip = handle_file(str(clips["example"]))
     wide = client.predict(clip, model, api_name="/predict")[1]
     square = client.predict(clip, model, frame_view="crop", api_name="/predict")[1]

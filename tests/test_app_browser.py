@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import tada
-from app import service as svc
+from app import catalogue
+from app.service import Service
 from tada.motion import CLASSES, generate_clip
 from tada.motion.media import write_mp4
 
@@ -64,7 +65,7 @@ def server(tmp_path_factory):
     mp.setenv("GRADIO_TEMP_DIR", str(d / "tmp"))
     from app.ui import create_app, launch_kwargs
 
-    demo = create_app(svc.Service(device="cpu"))
+    demo = create_app(Service(device="cpu"))
     port = _free_port()
     demo.launch(**launch_kwargs(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True))
     yield demo.local_url
@@ -97,7 +98,7 @@ def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:
     )
     bad = tmp_path / "holiday.mp4"
     bad.write_text("this is a shopping list, not a video\n" * 40)
-    model = svc.default_model_name()
+    model = catalogue.default_model_name()
     frames = tada.get_pretrained_cfg(model).num_frames
 
     page = browser.new_page(viewport={"width": 1280, "height": 1100}, permissions=["camera"])
@@ -258,7 +259,7 @@ def test_sampling_fields_examples_keep_model_and_stale_states(server, browser) -
     frames.wait_for()
     assert frames.input_value() == "" and "the model's own" in frames.get_attribute("placeholder")
     assert frames.is_enabled()
-    default = tada.get_pretrained_cfg(svc.default_model_name())
+    default = tada.get_pretrained_cfg(catalogue.default_model_name())
     stride = page.locator("#stride-field textarea, #stride-field input").first
     assert stride.input_value() == "" and stride.is_disabled() == (default.sampling != "interval")
     if stride.is_disabled():
@@ -268,7 +269,9 @@ def test_sampling_fields_examples_keep_model_and_stale_states(server, browser) -
     assert "(1 views)" not in page.inner_text("body")
 
     # The example runs the model in the picker, and the picker keeps it.
-    other = next(m for m in tada.list_models() if "motion" in m and m != default.name and svc.model_info(m).bundled)
+    other = next(
+        m for m in tada.list_models() if "motion" in m and m != default.name and catalogue.model_info(m).bundled
+    )
     page.locator("#model input").click()
     page.get_by_role("option", name=re.compile(re.escape(other))).click()
     page.wait_for_function(f"() => document.querySelector('#status').innerText.includes('{other}')")
@@ -278,7 +281,7 @@ def test_sampling_fields_examples_keep_model_and_stale_states(server, browser) -
 
     # A model without weights: the error clears the result, the toast is whole, the panel has the commands.
     # Models that cannot run here are not in the picker until asked for.
-    missing = next(m for m in tada.list_models() if svc.model_info(m).weights == "gdrive")
+    missing = next(m for m in tada.list_models() if catalogue.model_info(m).weights == "gdrive")
     page.locator("#model input").click()
     assert page.get_by_role("option", name=re.compile(re.escape(missing))).count() == 0
     page.keyboard.press("Escape")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app import service as svc
+from app import catalogue
 from tada.motion import CLASSES, generate_clip
 from tada.motion.media import write_mp4
 
@@ -34,7 +34,7 @@ def test_predict_json_with_the_default_model(clip: Path) -> None:
     r = run_cli(str(clip), "--json", "--top-k", "3")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["model"] == svc.default_model_name()
+    assert out["model"] == catalogue.default_model_name()
     assert out["top"][0]["label"] in CLASSES  # the right one once trained weights are bundled: test_app_api
     assert len(out["top"]) == 3 and out["top"][0]["score"] >= out["top"][1]["score"]
     assert len(out["frames"]) == len(out["timestamps"]) > 0
@@ -45,7 +45,7 @@ def test_predict_text_output(clip: Path, capsys) -> None:
 
     assert main(["predict", str(clip), "--top-k", "2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert svc.default_model_name() in lines[0]
+    assert catalogue.default_model_name() in lines[0]
     assert len(lines) == 3 and lines[1].lstrip().startswith("1.") and lines[1].rstrip().endswith("%")
 
 

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 import tada
-from app import service as svc
+from app import catalogue, runtime
+from app.errors import AppError, Cancelled, user_message
 from app.jobs import run_cancellable
-from app.service import AppError, Cancelled, Sampling, Service, parse_class_names, user_message
+from app.service import Sampling, Service, parse_class_names
 from tada import hub
 from tada.motion import generate_clip
 from tada.motion.media import write_mp4
@@ -29,7 +30,7 @@ def bundled_models() -> list[str]:
 @pytest.fixture(scope="module")
 def model_name() -> str:
     """The app's default model: the bundled TAdaConvNeXtV2 motion model."""
-    name = svc.default_model_name()
+    name = catalogue.default_model_name()
     if name is None:
         pytest.fail("no bundled model is registered: the app has no default model")
     return name
@@ -58,7 +59,7 @@ def test_parse_class_names() -> None:
 
 
 def test_catalogue_lists_every_variant_with_availability(service: Service, model_name: str) -> None:
-    infos = service.catalogue()
+    infos = catalogue.catalogue()
     assert {i.name for i in infos} == set(tada.list_models())
     by_name = {i.name: i for i in infos}
     assert by_name[model_name].bundled and by_name[model_name].available
@@ -67,7 +68,7 @@ def test_catalogue_lists_every_variant_with_availability(service: Service, model
     assert ila.open_vocabulary and ila.family == "ila"
     if not ila.available:
         assert "needs weights" in ila.choice_label
-        how = svc.how_to_get_weights(ila.name)
+        how = catalogue.how_to_get_weights(ila.name)
         assert "python -m tada convert" in how and "drive.google.com" in how
 
 
@@ -204,7 +205,7 @@ def test_bad_files_give_readable_errors(service: Service, model_name: str, tmp_p
 
 def test_model_without_weights_says_how_to_get_them(service: Service, motion_clip, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    missing = next(i.name for i in service.catalogue() if not i.available and i.weights == "gdrive")
+    missing = next(i.name for i in catalogue.catalogue() if not i.available and i.weights == "gdrive")
     with pytest.raises(hub.WeightsUnavailableError) as err:
         service.analyse(str(motion_clip[0]), missing)
     assert missing in str(err.value) and "python -m tada convert" in str(err.value)
@@ -224,11 +225,11 @@ def test_explain_methods_on_the_cached_prediction(service: Service, model_name: 
 
 def test_bf16_check_runs_and_agrees_on_cpu(model_name: str) -> None:
     model = tada.create_model(model_name, pretrained=True)
-    diff = svc.bf16_difference(model, torch.device("cpu"))
+    diff = runtime.bf16_difference(model, torch.device("cpu"))
     assert 0.0 <= diff < 0.1
     forced = Service(device="cpu", precision="bf16")
     loaded = forced.get_model(model_name)
-    assert loaded.precision == ("bf16" if diff <= svc.BF16_TOLERANCE else "fp32")
+    assert loaded.precision == ("bf16" if diff <= runtime.BF16_TOLERANCE else "fp32")
 
 
 def test_run_cancellable_stops_the_work() -> None:
@@ -263,7 +264,7 @@ def test_run_cancellable_stops_the_work() -> None:
 
 
 def test_ila_open_vocabulary_scores_the_given_phrases(service: Service, motion_clip) -> None:
-    ila = next((n for n in bundled_models() if svc.model_info(n).open_vocabulary), None)
+    ila = next((n for n in bundled_models() if catalogue.model_info(n).open_vocabulary), None)
     if ila is None:
         pytest.fail("no bundled open-vocabulary ILA model")
     phrases = "moving left, moving right\nrotating clockwise"

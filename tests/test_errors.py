@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from app.service import AppError, user_message
+from app.errors import AppError, user_message
 from tada import errors
 from tada.cli import CliError
 

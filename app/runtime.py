@@ -1,4 +1,6 @@
-"""The functions that need the accelerator, each under ``@spaces.GPU`` (a no-op off ZeroGPU Spaces).
+"""Where and how models run: the device, the precision policy (bf16 only where it agrees with fp32),
+CPU threads, and the functions that need the accelerator, each under ``@spaces.GPU`` (a no-op off
+ZeroGPU Spaces).
 
 On a ZeroGPU Space a GPU is attached only while such a function runs, for at most its ``duration``
 (seconds), so the durations below are sized to the job: a forward pass is short, attributions
@@ -32,14 +34,23 @@ except Exception:  # noqa: BLE001 - any import problem means "not on ZeroGPU"
     ZERO_GPU = False
 
 __all__ = [
+    "BF16_TOLERANCE",
+    "TINY_MODEL_PARAMS",
     "ZERO_GPU",
     "bf16_difference",
+    "choose_precision",
     "default_device",
     "explain",
     "explain_duration",
     "forward",
     "forward_with_internals",
+    "threads_for",
 ]
+
+#: Largest absolute difference of class probabilities accepted before bf16 is used on a GPU.
+BF16_TOLERANCE = 0.01
+#: Models with fewer parameters run on one CPU thread (see :func:`threads_for`).
+TINY_MODEL_PARAMS = 5_000_000
 
 
 def default_device() -> str:
@@ -47,6 +58,38 @@ def default_device() -> str:
     if ZERO_GPU or os.environ.get("SPACES_ZERO_GPU"):
         return "cuda"
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def choose_precision(model: nn.Module, device: torch.device, want: str) -> tuple[str, str]:
+    """``("fp32" | "bf16", note)`` for ``model`` on ``device``: ``want`` is ``"auto"`` (bf16 on a GPU
+    when it agrees with fp32 within :data:`BF16_TOLERANCE`), ``"fp32"`` or ``"bf16"`` (checked the
+    same way, also on a CPU)."""
+    if want == "fp32" or (want == "auto" and device.type != "cuda"):
+        return "fp32", ""
+    diff = bf16_difference(model, device)
+    if diff <= BF16_TOLERANCE:
+        return "bf16", f"bf16 checked: max |Δp| = {diff:.4f}"
+    return "fp32", f"bf16 rejected: max |Δp| = {diff:.4f} > {BF16_TOLERANCE}"
+
+
+def bf16_difference(model: nn.Module, device: torch.device) -> float:
+    """Largest |p_fp32 - p_bf16| over classes on a fixed random clip (the bf16 acceptance check; it runs
+    on the accelerator, under ``@spaces.GPU`` on ZeroGPU)."""
+    x = torch.randn(model.pretrained_cfg.input_shape(), generator=torch.Generator().manual_seed(0))
+    return _bf16_difference_on(model, x, device)
+
+
+def threads_for(model: nn.Module, device: torch.device) -> int | None:
+    """CPU threads for ``model`` (None: torch's default).  One for tiny models: their ops are too
+    small to split, and on a busy machine waiting for a second core costs far more than it saves
+    (measured: 9 ms with 1 thread vs 380 ms with 2 on a loaded 2-core host).
+    ``$TADA_TORCH_THREADS`` overrides."""
+    if os.environ.get("TADA_TORCH_THREADS"):
+        return max(1, int(os.environ["TADA_TORCH_THREADS"]))
+    if device.type != "cpu":
+        return None
+    params = sum(p.numel() for p in model.parameters())
+    return 1 if params < TINY_MODEL_PARAMS else None
 
 
 def _forward_duration(*_args: Any, **_kwargs: Any) -> int:
@@ -88,7 +131,7 @@ def forward_with_internals(
 
 
 @_gpu(duration=_forward_duration)
-def bf16_difference(model: nn.Module, x: torch.Tensor, device: torch.device) -> float:
+def _bf16_difference_on(model: nn.Module, x: torch.Tensor, device: torch.device) -> float:
     """Largest |p_fp32 - p_bf16| of ``model`` on ``x`` (softmax over classes), computed on ``device``."""
     x = x.to(device)
     with torch.inference_mode():

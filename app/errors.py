@@ -1,0 +1,36 @@
+"""What the user reads when something fails: :class:`AppError` for the app's own checks, and
+:func:`user_message`, the one mapping of any exception to a sentence (never a traceback).
+
+Errors are told apart by type (:mod:`tada.errors`): a :class:`~tada.errors.UserError` shows its own
+message; anything else is "something went wrong" and its traceback goes to the server log.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tada.errors import Cancelled, UserError
+
+__all__ = ["AppError", "Cancelled", "is_unexpected", "user_message"]
+
+
+class AppError(UserError):
+    """A problem the user can fix (bad input, model that needs weights); the message says how."""
+
+
+def user_message(exc: BaseException) -> str:
+    """The sentence shown to the user for ``exc`` (never a traceback)."""
+    if isinstance(exc, UserError):
+        return str(exc).strip() or type(exc).__name__
+    if isinstance(exc, Cancelled):
+        return "Stopped."
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return "The GPU ran out of memory for this request. Try a single view or fewer frames."
+    if isinstance(exc, MemoryError):
+        return "The server ran out of memory for this request. Try a single view or fewer frames."
+    return f"Something went wrong on the server ({type(exc).__name__}). The details are in the server log."
+
+
+def is_unexpected(exc: BaseException) -> bool:
+    """True when ``exc`` is a bug or an environment problem (its traceback belongs in the log)."""
+    return user_message(exc).startswith("Something went wrong")
