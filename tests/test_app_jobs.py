@@ -24,7 +24,7 @@ SERVER = textwrap.dedent(
     import sys, threading, time
     import gradio as gr
     from app.jobs import run_cancellable
-    from app.ui import guarded
+    from app.handlers import guarded
 
     steps = []
 

@@ -1,0 +1,376 @@
+"""The functions behind the UI's events: parse the inputs, call the :class:`~app.service.Service`,
+hand the results to the presenters (:mod:`app.present`); any exception becomes a readable
+``gr.Error`` (:func:`guarded`)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from app import hosting
+from app.catalogue import catalogue, model_info
+from app.errors import AppError, Cancelled, is_unexpected, user_message
+from app.jobs import run_cancellable
+from app.present import (
+    LAST_LAYER,
+    PREDICTED,
+    attribution_figure,
+    attribution_note,
+    calibration_figure,
+    counterfactual_figure,
+    counterfactual_markdown,
+    details_markdown,
+    gallery_items,
+    model_status_markdown,
+    picker_choices,
+    points_figure,
+    sampling_fields,
+    sampling_warnings,
+    top5,
+    view_choices,
+)
+from app.service import Analysis, Sampling, Service
+from tada.errors import WeightsUnavailableError
+
+__all__ = ["Handlers", "guarded", "parse_sampling"]
+
+log = logging.getLogger("tada.app")
+
+
+def _as_gr_error(exc: BaseException, what: str) -> gr.Error:
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, WeightsUnavailableError):
+        # The full instructions (commands, paths) are in the status panel under the model picker; a
+        # toast is too narrow for them and cut them mid-command.
+        log.info("user error while %s: %s", what, exc)
+        first = str(exc).split(". ")[0].rstrip(".")
+        return gr.Error(
+            f"{first}. The panel under the model picker (or get_weights in /models) says how to get them.",
+            title=f"Could not finish {what}",
+            print_exception=False,
+        )
+    message = user_message(exc)
+    if is_unexpected(exc):
+        log.error("error while %s", what, exc_info=(type(exc), exc, exc.__traceback__))
+    else:
+        log.info("user error while %s: %s", what, message)
+    return gr.Error(message, title=f"Could not finish {what}", print_exception=False)
+
+
+def guarded(what: str) -> Callable[[Callable], Callable]:
+    """Turn any exception of a handler into a ``gr.Error`` with a readable message (traceback logged)."""
+
+    def deco(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return (yield from fn(*args, **kwargs))
+                except Cancelled:
+                    return None
+                except Exception as exc:  # noqa: BLE001 - the server must survive anything
+                    raise _as_gr_error(exc, what) from None
+
+            return gen
+
+        @functools.wraps(fn)
+        def plain(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                raise _as_gr_error(exc, what) from None
+
+        return plain
+
+    return deco
+
+
+def parse_sampling(frames: Any, views: Any, start: Any, stride: Any) -> Sampling:
+    def num(x: Any) -> float | None:
+        if isinstance(x, str):
+            x = x.strip()
+        if x is None or x == "":
+            return None
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            raise AppError(f"'{x}' is not a number.") from None
+
+    f, st, sd = num(frames), num(start), num(stride)
+    return Sampling(
+        frames=None if not f else int(f),
+        views=str(views or "single"),
+        start=st,
+        stride=None if not sd else int(sd),
+    )
+
+
+class Handlers:
+    """The functions behind the events (one service shared by every user)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        # Browser previews made for unplayable uploads -> the uploaded file the model must read.  Keyed
+        # by file name (Gradio copies the preview into its cache under the same name; the name holds a
+        # random token), newest last, bounded.
+        self._originals: OrderedDict[str, str] = OrderedDict()
+        self._preview_dir = Path(tempfile.mkdtemp(prefix="tada-previews-"))
+
+    def original(self, video: str | None) -> str | None:
+        """The uploaded file behind a preview shown in its place (else ``video`` itself)."""
+        return self._originals.get(Path(video).name, video) if video else video
+
+    def preview(self, video):
+        """Replace an upload the browser cannot play (HEVC, MJPEG ...) with a small H.264 preview; the
+        model still reads the original (UI only)."""
+        from tada.video import probe
+
+        if not video:
+            return gr.skip()
+        try:
+            info = probe(video, self.service.limits)
+        except Exception:  # noqa: BLE001 - a bad file is reported by Predict, with its message
+            return gr.skip()
+        if hosting.browser_playable(video, info.codec):
+            return gr.skip()
+        try:
+            out = hosting.browser_preview(video, self._preview_dir)
+        except Exception:  # noqa: BLE001 - no preview is no reason to fail: the clip still predicts
+            log.warning("no preview for %s", video, exc_info=True)
+            return gr.skip()
+        self._originals[out.name] = video
+        while len(self._originals) > 256:
+            self._originals.popitem(last=False)
+        gr.Info(
+            f"Your browser cannot play this clip ({info.codec}), so a small H.264 preview of its first "
+            f"{hosting.PREVIEW_SECONDS:.0f} s is shown; the model reads the original file.",
+            title="Preview",
+        )
+        return gr.update(value=str(out))
+
+    def model_choices(self, show_all, current):
+        """The picker with or without the models that need weights (UI only)."""
+        return gr.update(choices=picker_choices(bool(show_all)), value=current)
+
+    def _added(self, name: str, show_all) -> tuple[Any, str]:
+        info = model_info(name)
+        note = (
+            f"✅ Added **{name}**: {info.family_name}, {info.num_classes} classes, "
+            f"{info.num_frames} frames. "
+            "It is selected in the picker; press **Predict**."
+        )
+        return gr.update(choices=picker_choices(bool(show_all)), value=name), note
+
+    def add_from_hub(self, repo_id, show_all=False):
+        """Register the converted model of a Hub repo (from the Hub cache when offline)."""
+        return self._added(hosting.add_hub_repo(repo_id), show_all)
+
+    def add_from_checkpoint(self, checkpoint, variant=None, show_all=False):
+        """Convert an uploaded official checkpoint (size-capped, read without unpickling code) and add it."""
+        from tada.errors import TadaError
+
+        if not checkpoint:
+            raise AppError("Upload a checkpoint file (.pyth, .pth or .safetensors) first.")
+        try:
+            name = hosting.add_checkpoint(checkpoint, variant or None)
+        except (TadaError, FileNotFoundError) as exc:  # a bad or unsafe file is the uploader's to fix
+            if isinstance(exc, AppError | hosting.HostingError):
+                raise
+            raise AppError(f"{Path(checkpoint).name} cannot be added: {exc}") from None
+        return self._added(name, show_all)
+
+    # Inputs shared by every compute endpoint.  Every one but the clip defaults to None (a default in
+    # the signature is what makes gradio_client treat a parameter as optional): no model = the app's
+    # default model, empty sampling fields = the model's own protocol.
+    def _analysis(self, video, model, classes, frames, views, start, stride, progress=None) -> Analysis:
+        model = model or self.service.default_model()
+        if not model:
+            raise AppError("Pick a model first.")
+        video = self.original(video)
+        info = model_info(model)
+        if info.open_vocabulary and not (classes or "").strip():
+            from tada.labels import list_label_sets
+
+            if info.label_set not in list_label_sets():  # e.g. an ILA checkpoint added without its variant
+                raise AppError(
+                    f"{model} has no label set of its own: type the class phrases to compare in the box "
+                    "under the model picker."
+                )
+        return self.service.analyse(video, model, parse_sampling(frames, views, start, stride), classes, progress)
+
+    def predict(
+        self,
+        video,
+        model=None,
+        classes=None,
+        frames=None,
+        views=None,
+        start=None,
+        stride=None,
+        frame_view=None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        """Top-5, frames, details, calibration and points figures (``frame_view``: ``"outline"`` shows
+        whole frames with the model's crop outlined, ``"crop"`` only the crop)."""
+        t0 = time.perf_counter()
+        skip = (gr.skip(),) * 5
+        # Clear the previous result first: if this run fails or is stopped, nothing on the page shows
+        # an old result as if it were this one.
+        yield (None,) * 5
+        a = yield from run_cancellable(
+            lambda p: self._analysis(video, model, classes, frames, views, start, stride, p),
+            report=lambda f, m: progress(f, desc=m),
+            idle=skip,
+        )
+        t1 = time.perf_counter()
+        for w in sampling_warnings(a):
+            gr.Warning(w, title="Short clip")
+        out = (
+            top5(a),
+            gallery_items(a, frame_view or "outline"),
+            details_markdown(a),
+            calibration_figure(a),
+            points_figure(a),
+        )
+        log.info("predict %s: analysis %.3f s, figures %.3f s", a.model_name, t1 - t0, time.perf_counter() - t1)
+        yield out
+
+    def after_predict(self, video, model=None, classes=None, frames=None, views=None, start=None, stride=None):
+        """Refresh the layer and target pickers from the cached prediction (UI only)."""
+        try:
+            model = model or self.service.default_model()
+            a = (
+                self.service.peek(self.original(video), model, parse_sampling(frames, views, start, stride), classes)
+                if model
+                else None
+            )
+        except Exception:  # noqa: BLE001 - the prediction itself already reported the problem
+            a = None
+        if a is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        cal = a.internals.get("calibration")
+        pts = a.internals.get("points")
+        cal_layers = [LAST_LAYER] + ([la.name for la in cal.layers] if cal else [])
+        pts_layers = [LAST_LAYER] + ([la.name for la in pts.layers] if pts else [])
+        targets = [PREDICTED] + [label for label, _ in a.top(5)]
+        return (
+            gr.update(choices=cal_layers, value=LAST_LAYER),
+            gr.update(choices=pts_layers, value=LAST_LAYER),
+            gr.update(choices=targets, value=PREDICTED),
+        )
+
+    def calibration(
+        self, video, model=None, classes=None, frames=None, views=None, start=None, stride=None, view=None, layer=None
+    ):
+        a = self._analysis(video, model, classes, frames, views, start, stride)
+        return calibration_figure(a, view or "heatmap", layer)
+
+    def ila_points(
+        self, video, model=None, classes=None, frames=None, views=None, start=None, stride=None, view=None, layer=None
+    ):
+        a = self._analysis(video, model, classes, frames, views, start, stride)
+        return points_figure(a, view or "pairs", layer)
+
+    def attributions(
+        self,
+        video,
+        model=None,
+        classes=None,
+        frames=None,
+        views=None,
+        start=None,
+        stride=None,
+        method=None,
+        target=None,
+        steps=None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        """An attribution map for the target class; progress is shown and Stop ends it early."""
+        from visualizations import METHODS
+
+        method = method or "integrated_gradients"
+        entry = METHODS.get(method)
+        opts: dict[str, Any] = {entry.steps: int(steps or 16)} if entry is not None and entry.steps else {}
+        tgt = None if not target or target == PREDICTED else str(target)
+
+        def work(p):
+            a = self._analysis(video, model, classes, frames, views, start, stride, p)
+            return a, self.service.explain(a, method, tgt, progress=p, **opts)
+
+        yield None, ""  # an old map must not stay under a failed or stopped run
+        a, expl = yield from run_cancellable(work, report=lambda f, m: progress(f, desc=m), idle=(gr.skip(), gr.skip()))
+        yield attribution_figure(a, expl), attribution_note(expl)
+
+    def counterfactuals(
+        self,
+        video,
+        model=None,
+        classes=None,
+        frames=None,
+        views=None,
+        start=None,
+        stride=None,
+        progress=gr.Progress(),  # noqa: B008
+    ):
+        """Predictions on reversed / shuffled / frozen / half-rate versions of the clip."""
+        yield None, ""
+
+        def work(p):
+            a = self._analysis(video, model, classes, frames, views, start, stride, p)
+            return self.service.explain(a, "counterfactuals", None, progress=p)
+
+        result = yield from run_cancellable(work, report=lambda f, m: progress(f, desc=m), idle=(gr.skip(), gr.skip()))
+        yield counterfactual_figure(result), counterfactual_markdown(result)
+
+    def reframe(self, video, model, classes, frames, views, start, stride, frame_view):
+        """Redraw the frame strip of the prediction on the page as whole frames or crops (UI only)."""
+        try:
+            model = model or self.service.default_model()
+            a = self.service.peek(self.original(video), model, parse_sampling(frames, views, start, stride), classes)
+        except Exception:  # noqa: BLE001 - no prediction on the page: nothing to redraw
+            a = None
+        return gr.skip() if a is None else gallery_items(a, frame_view or "outline")
+
+    @staticmethod
+    def stopped(current: str | None, what: str) -> str:
+        """The note left by Stop: a run clears its panel when it starts, so an empty panel means a run was
+        under way (a finished result is left alone)."""
+        if current and current.strip():
+            return gr.skip()
+        return f"**Stopped.** The {what} was stopped before it finished; press the button again to rerun it."
+
+    @staticmethod
+    def new_clip(n_outputs: int) -> tuple[Any, ...]:
+        """Empty every result panel when the user puts in another clip (UI only): results on the page
+        always belong to the clip on the page, also when the new clip then fails to decode."""
+        return (None,) * n_outputs
+
+    def models(self) -> list[dict[str, Any]]:
+        """The catalogue as JSON rows."""
+        return [i.row() for i in catalogue()]
+
+    def model_changed(self, model):
+        """Status text and the sampling controls that fit the chosen model (UI only)."""
+        if not model:
+            return (gr.skip(),) * 6
+        info = model_info(model)
+        f, st, sd = sampling_fields(info)
+        return (
+            model_status_markdown(info),
+            gr.update(visible=info.open_vocabulary),
+            gr.update(value="", **f),
+            gr.update(choices=view_choices(info), value="single", visible=info.num_views > 1),
+            gr.update(value="", **st),
+            gr.update(value="", **sd),
+        )
