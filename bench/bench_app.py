@@ -1,6 +1,20 @@
-"""The app end to end: start-up time, and predict latency through ``gradio_client`` (prints figures only).
+"""The app: one predict's model passes (before/after #16), start-up, and predict latency through
+``gradio_client`` (prints figures only).
 
-.venv/bin/python bench/bench_app.py [--model NAME] [--repeats 10] [--cores 2] [--port 7899]
+.venv/bin/python bench/bench_app.py [--part all|passes|server] [--model NAME] [--repeats 10] [--cores 2]
+
+``passes`` (first, in this process pinned to ``--cores``): the model work of one single-view predict
+with internals, on the main view of the bench clip below (decoded once, not timed), two ways:
+
+* old path, as before #16: ``runtime.forward`` (the prediction), then a second traced forward for the
+  internals (``runtime.explain(..., "calibration")``, fp32), i.e. two passes;
+* new path: ``runtime.forward_with_internals`` (one traced pass gives both).
+
+Measured on TAdaConvNeXtV2-T (``tadaconvnextv2_tiny.k400_16f`` built with random weights,
+``pretrained=False``: 16 x 224², where the saved pass shows) and on the app's default model; old and
+new runs alternate so that load changes hit both; prints medians and the old/new ratio.
+
+``server``:
 
 1. Makes a 10-s 1280x720 30 fps H.264 clip (a keyframe every 2 s, as phones and web video have; a
    shape crosses a panning photo) once, under ``.cache/bench``.
@@ -76,10 +90,64 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 300.0) -> float
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
+def _median_pair(old, new, repeats: int) -> tuple[float, float]:
+    """Median seconds of ``old()`` and ``new()``, run alternately after one warm-up each."""
+    old(), new()
+    t_old, t_new = [], []
+    for _ in range(repeats):
+        for fn, out in ((old, t_old), (new, t_new)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(t_old), statistics.median(t_new)
+
+
+def bench_passes(clip: Path, cores: list[int], models: list[tuple[str, str, bool, int]]) -> None:
+    """Old (two passes) vs new (one traced pass) model work of one single-view predict with internals."""
+    import torch
+
+    import tada
+    from app import runtime
+    from tada.video import load_clip
+
+    os.sched_setaffinity(0, cores)
+    device = torch.device(runtime.default_device())
+    print(f"model passes of one single-view predict with internals ({device}, {len(cores)} core(s)):")
+    print(f"  load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
+    for label, name, pretrained, repeats in models:
+        model = tada.create_model(name, pretrained=pretrained).to(device).eval()
+        view = load_clip(clip, model.pretrained_cfg).main_view()
+        precision, _ = runtime.choose_precision(model, device, "auto")
+        torch.set_num_threads(runtime.threads_for(model, device) or len(cores))  # as the service runs it
+        t_old, t_new = _old_and_new(model, view, device, precision, repeats)
+        shape = "x".join(str(d) for d in view.tensor.shape[1:])
+        print(
+            f"  {label} ({name}, input {shape}, {precision}), median of {repeats}: "
+            f"old (2 passes) {t_old:.3f} s, new (1 pass) {t_new:.3f} s, old/new {t_old / t_new:.2f}x"
+        )
+
+
+def _old_and_new(model, view, device, precision: str, repeats: int) -> tuple[float, float]:
+    from app import runtime
+
+    kind = "points" if model.pretrained_cfg.input_layout.upper() == "BTCHW" else "calibration"
+
+    def old() -> None:  # the service before #16: predict, then trace the main view again (fp32)
+        runtime.forward(model, view.tensor, device, precision)
+        runtime.explain(model, view, kind, None, None, device, {})
+
+    def new() -> None:
+        runtime.forward_with_internals(model, view, device, precision, kind)
+
+    return _median_pair(old, new, repeats)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=("all", "passes", "server"), default="all")
     ap.add_argument("--model", help="variant (default: the app's default, the bundled TAdaConvNeXtV2)")
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--pass-repeats", type=int, default=3, help="timed runs per path on TAdaConvNeXtV2-T")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--port", type=int, default=7899)
     args = ap.parse_args()
@@ -89,6 +157,16 @@ def main() -> None:
     model = args.model or default_model_name()
     clip = make_clip(REPO / ".cache" / "bench" / "clip_10s_720p.mp4")
     cores = sorted(os.sched_getaffinity(0))[: args.cores]
+    if args.part in ("all", "passes"):
+        full = ("TAdaConvNeXtV2-T, random weights", "tadaconvnextv2_tiny.k400_16f", False, args.pass_repeats)
+        bundled = ("default bundled model", model, True, 4 * args.pass_repeats)
+        bench_passes(clip, cores, [full, bundled])
+    if args.part in ("all", "server"):
+        bench_server(args, model, clip, cores)
+
+
+def bench_server(args: argparse.Namespace, model: str, clip: Path, cores: list[int]) -> None:
+    """Start-up and ``/predict`` latency of a fresh ``python app.py`` pinned to ``cores``."""
     env = dict(
         os.environ,
         GRADIO_ANALYTICS_ENABLED="False",
