@@ -219,6 +219,7 @@ def points_figure(a: Analysis, view: str = "pairs", layer: str | None = None) ->
 
 
 def view_choices(info: ModelInfo) -> list[tuple[str, str]]:
+    """The Views radio's choices for a model."""
     # A model tested on one view has no multi-view protocol to offer ("official multi-view (1 views)").
     if info.num_views <= 1:
         return [("single view", "single")]
