@@ -10,7 +10,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import logging  # noqa: E402
 
-from app.gpu import limit_malloc_arenas  # noqa: E402
+from app.runtime import limit_malloc_arenas  # noqa: E402
 
 limit_malloc_arenas()  # before Gradio and torch start their threads
 

@@ -44,6 +44,7 @@ __all__ = [
     "explain_duration",
     "forward",
     "forward_with_internals",
+    "limit_malloc_arenas",
     "threads_for",
 ]
 
