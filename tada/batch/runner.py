@@ -62,15 +62,15 @@ class BatchOptions:
 def choose_precision(model: nn.Module, device: torch.device, precision: str = "auto") -> tuple[str, str]:
     """``("bf16" | "fp32", note)``: bf16 only where the app's acceptance check passes.
 
-    ``"auto"``: bf16 on a GPU when :func:`app.service.bf16_difference` (max |p_fp32 - p_bf16| on the
-    app's fixed random clip) is within ``app.service.BF16_TOLERANCE``; fp32 on a CPU.  ``"bf16"``
+    ``"auto"``: bf16 on a GPU when :func:`app.runtime.bf16_difference` (max |p_fp32 - p_bf16| on the
+    app's fixed random clip) is within ``app.runtime.BF16_TOLERANCE``; fp32 on a CPU.  ``"bf16"``
     runs the same check on any device; ``"fp32"`` never uses bf16.
     """
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError("precision must be 'auto', 'fp32' or 'bf16'")
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return "fp32", ""
-    from app.service import BF16_TOLERANCE, bf16_difference  # the app's check, not a second copy
+    from app.runtime import BF16_TOLERANCE, bf16_difference  # the app's check, not a second copy
 
     diff = bf16_difference(model, device)
     if diff <= BF16_TOLERANCE:
