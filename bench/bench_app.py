@@ -130,7 +130,7 @@ def bench_passes(clip: Path, cores: list[int], models: list[tuple[str, str, bool
 def _old_and_new(model, view, device, precision: str, repeats: int) -> tuple[float, float]:
     from app import runtime
 
-    kind = "points" if model.pretrained_cfg.input_layout.upper() == "BTCHW" else "calibration"
+    kind = "points" if model.pretrained_cfg.family == "ila" else "calibration"
 
     def old() -> None:  # the service before #16: predict, then trace the main view again (fp32)
         runtime.forward(model, view.tensor, device, precision)
