@@ -241,7 +241,7 @@ class Handlers:
             gallery_items(a, frame_view or "outline"),
             details_markdown(a),
             calibration_figure(a),
-            points_figure(a),
+            points_figure(a, frame_view=frame_view),
         )
         log.info("predict %s: analysis %.3f s, figures %.3f s", a.model_name, t1 - t0, time.perf_counter() - t1)
         yield out
@@ -277,10 +277,20 @@ class Handlers:
         return calibration_figure(a, view or "heatmap", layer)
 
     def ila_points(
-        self, video, model=None, classes=None, frames=None, views=None, start=None, stride=None, view=None, layer=None
+        self,
+        video,
+        model=None,
+        classes=None,
+        frames=None,
+        views=None,
+        start=None,
+        stride=None,
+        view=None,
+        layer=None,
+        frame_view=None,
     ):
         a = self._analysis(video, model, classes, frames, views, start, stride)
-        return points_figure(a, view or "pairs", layer)
+        return points_figure(a, view or "pairs", layer, frame_view)
 
     def attributions(
         self,
@@ -294,14 +304,19 @@ class Handlers:
         method=None,
         target=None,
         steps=None,
+        frame_view=None,
+        signed=None,
         progress=gr.Progress(),  # noqa: B008
     ):
-        """An attribution map for the target class; progress is shown and Stop ends it early."""
+        """An attribution map for the target class; progress is shown and Stop ends it early.  ``signed``:
+        gradient methods keep the sign (+ for the class, − against it) on a diverging scale."""
         from visualizations import METHODS
 
         method = method or "integrated_gradients"
         entry = METHODS.get(method)
         opts: dict[str, Any] = {entry.steps: int(steps or 16)} if entry is not None and entry.steps else {}
+        if signed and entry is not None and entry.signed_curve:
+            opts["signed"] = True
         tgt = None if not target or target == PREDICTED else str(target)
 
         def work(p):
@@ -310,7 +325,7 @@ class Handlers:
 
         yield None, ""  # an old map must not stay under a failed or stopped run
         a, expl = yield from run_cancellable(work, report=lambda f, m: progress(f, desc=m), idle=(gr.skip(), gr.skip()))
-        yield attribution_figure(a, expl), attribution_note(expl)
+        yield attribution_figure(a, expl, frame_view), attribution_note(expl)
 
     def counterfactuals(
         self,
@@ -333,14 +348,17 @@ class Handlers:
         result = yield from run_cancellable(work, report=lambda f, m: progress(f, desc=m), idle=(gr.skip(), gr.skip()))
         yield counterfactual_figure(result), counterfactual_markdown(result)
 
-    def reframe(self, video, model, classes, frames, views, start, stride, frame_view):
-        """Redraw the frame strip of the prediction on the page as whole frames or crops (UI only)."""
+    def reframe(self, video, model, classes, frames, views, start, stride, frame_view, pts_view=None, pts_layer=None):
+        """Redraw the frame strip and the points figure of the prediction on the page as whole frames or
+        crops (UI only; an attribution map follows at its next run)."""
         try:
             model = model or self.service.default_model()
             a = self.service.peek(self.original(video), model, parse_sampling(frames, views, start, stride), classes)
         except Exception:  # noqa: BLE001 - no prediction on the page: nothing to redraw
             a = None
-        return gr.skip() if a is None else gallery_items(a, frame_view or "outline")
+        if a is None:
+            return gr.skip(), gr.skip()
+        return gallery_items(a, frame_view or "outline"), points_figure(a, pts_view or "pairs", pts_layer, frame_view)
 
     @staticmethod
     def stopped(current: str | None, what: str) -> str:

@@ -204,8 +204,11 @@ def calibration_figure(a: Analysis, view: str = "heatmap", layer: str | None = N
     return figures.calibration_heatmap(expl, la)
 
 
-def points_figure(a: Analysis, view: str = "pairs", layer: str | None = None) -> go.Figure:
-    """ILA interactive points of a prediction (a message figure when not applicable)."""
+def points_figure(
+    a: Analysis, view: str = "pairs", layer: str | None = None, frame_view: str | None = None
+) -> go.Figure:
+    """ILA interactive points of a prediction (a message figure when not applicable); ``frame_view``:
+    whole frames with the model's crop outlined (``"outline"``) or only the crop (``"crop"``)."""
     from visualizations import figures
 
     expl = a.internals.get("points")
@@ -213,9 +216,10 @@ def points_figure(a: Analysis, view: str = "pairs", layer: str | None = None) ->
         why = a.internals.get("points_error") or f"{a.model_name} has no ILA modules"
         return message_figure(f"No interactive points to show: {why}.<br>Pick an ILA model.")
     frames = a.view.display_frames
+    fv = frame_view or "outline"
     if view == "trajectories":
-        return figures.trajectories_figure(expl, frames)
-    return figures.points_figure(expl, -1 if not layer or layer == LAST_LAYER else layer, frames)
+        return figures.trajectories_figure(expl, frames, view=fv)
+    return figures.points_figure(expl, -1 if not layer or layer == LAST_LAYER else layer, frames, view=fv)
 
 
 def view_choices(info: ModelInfo) -> list[tuple[str, str]]:
@@ -272,11 +276,12 @@ def picker_choices(include_missing: bool = False) -> list[tuple[str, str]]:
     return [(i.choice_label, i.name) for i in catalogue() if include_missing or i.available]
 
 
-def attribution_figure(a: Analysis, expl: Any) -> go.Figure:
-    """An attribution explanation over the main view's display frames."""
+def attribution_figure(a: Analysis, expl: Any, frame_view: str | None = None) -> go.Figure:
+    """An attribution explanation over the main view's display frames (whole with the crop outlined,
+    or only the crop: ``frame_view``)."""
     from visualizations import figures
 
-    return figures.attribution_figure(expl, a.view.display_frames)
+    return figures.attribution_figure(expl, a.view.display_frames, view=frame_view or "outline")
 
 
 def attribution_note(expl: Any) -> str:

@@ -257,6 +257,11 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                     steps = gr.Slider(
                         4, 64, step=4, value=16, label="Steps (IG) / samples (SmoothGrad)", elem_id="attr-steps"
                     )
+                signed = gr.Checkbox(
+                    False,
+                    label="Signed map for gradient methods: + for the class, − against it (diverging colours)",
+                    elem_id="attr-signed",
+                )
                 with gr.Row():
                     attr_run = gr.Button("Explain", variant="primary", elem_id="attr-btn")
                     attr_stop = gr.Button("Stop", variant="stop", elem_id="attr-stop")
@@ -310,14 +315,14 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
         cal_view.change(cal_fn, cal_inputs, cal_plot, api_name="calibration", concurrency_id="compute")
         cal_layer.input(cal_fn, cal_inputs, cal_plot, api_visibility="private", concurrency_id="compute")
 
-        pts_inputs = [*common, pts_view, pts_layer]
+        pts_inputs = [*common, pts_view, pts_layer, frame_view]
         pts_fn = guarded("the interactive points view")(h.ila_points)
         pts_view.change(pts_fn, pts_inputs, pts_plot, api_name="ila_points", concurrency_id="compute")
         pts_layer.input(pts_fn, pts_inputs, pts_plot, api_visibility="private", concurrency_id="compute")
 
         attr = attr_run.click(
             guarded("the attribution")(h.attributions),
-            inputs=[*common, method, target, steps],
+            inputs=[*common, method, target, steps, frame_view, signed],
             outputs=[attr_plot, attr_note],
             api_name="attributions",
             concurrency_id="compute",
@@ -338,7 +343,13 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             concurrency_id="compute",
         )
         list_btn.click(guarded("listing models")(h.models), None, models_json, api_name="models", queue=False)
-        frame_view.change(h.reframe, [*common, frame_view], gallery, api_visibility="private", concurrency_id="compute")
+        frame_view.change(
+            h.reframe,
+            [*common, frame_view, pts_view, pts_layer],
+            [gallery, pts_plot],
+            api_visibility="private",
+            concurrency_id="compute",
+        )
         show_all.change(h.model_choices, [show_all, model], model, api_visibility="private", queue=False)
         video.upload(
             guarded("making a preview")(h.preview), video, video, api_visibility="private", concurrency_id="preview"

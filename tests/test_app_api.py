@@ -395,3 +395,23 @@ def test_models_endpoint_names_each_family(client) -> None:
         arch = tada.get_pretrained_cfg(name).architecture
         want = "frame2d" if not _temporal(name) else ("ila" if arch.startswith("ila") else "tadaconv")
         assert rows[name]["family"] == want, name
+
+
+def test_attribution_and_points_follow_the_frame_view_and_sign(client, clips) -> None:
+    """The crop choice reaches the attribution and ILA figures; gradient maps can keep their sign."""
+    from gradio_client import handle_file
+
+    model = catalogue.default_model_name()
+    clip = handle_file(str(clips["example"]))  # 16:9: the model sees only the centre square
+    plain, _ = client.predict(clip, model, method="saliency", api_name="/attributions")
+    signed, _ = client.predict(clip, model, method="saliency", signed=True, api_name="/attributions")
+    assert "(signed)" in json.dumps(_figure(signed)["layout"])
+    assert "(signed)" not in json.dumps(_figure(plain)["layout"])
+    outline = _figure(client.predict(clip, model, method="gradcam", api_name="/attributions")[0])
+    crop = _figure(client.predict(clip, model, method="gradcam", frame_view="crop", api_name="/attributions")[0])
+    assert outline["layout"].get("shapes") and not crop["layout"].get("shapes")  # the crop outline
+    ila = next(m for m in bundled_models() if tada.get_pretrained_cfg(m).family == "ila")
+    _predict(client, clips["example"], ila)
+    whole = _figure(client.predict(clip, ila, api_name="/ila_points"))
+    cropped = _figure(client.predict(clip, ila, frame_view="crop", api_name="/ila_points"))
+    assert whole["layout"].get("shapes") and whole != cropped
