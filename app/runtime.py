@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 import tada
+from tada import precision
+from tada.precision import BF16_TOLERANCE
 from tada.video import Clip
 
 try:  # the `spaces` package is in requirements.txt; keep the app usable without it
@@ -48,8 +50,6 @@ __all__ = [
     "threads_for",
 ]
 
-#: Largest absolute difference of class probabilities accepted before bf16 is used on a GPU.
-BF16_TOLERANCE = 0.01
 #: Models with fewer parameters run on one CPU thread (see :func:`threads_for`).
 TINY_MODEL_PARAMS = 5_000_000
 
@@ -62,22 +62,14 @@ def default_device() -> str:
 
 
 def choose_precision(model: nn.Module, device: torch.device, want: str) -> tuple[str, str]:
-    """``("fp32" | "bf16", note)`` for ``model`` on ``device``: ``want`` is ``"auto"`` (bf16 on a GPU
-    when it agrees with fp32 within :data:`BF16_TOLERANCE`), ``"fp32"`` or ``"bf16"`` (checked the
-    same way, also on a CPU)."""
-    if want == "fp32" or (want == "auto" and device.type != "cuda"):
-        return "fp32", ""
-    diff = bf16_difference(model, device)
-    if diff <= BF16_TOLERANCE:
-        return "bf16", f"bf16 checked: max |Δp| = {diff:.4f}"
-    return "fp32", f"bf16 rejected: max |Δp| = {diff:.4f} > {BF16_TOLERANCE}"
+    """:func:`tada.precision.choose_precision` with the check run on the accelerator (``@spaces.GPU``
+    on ZeroGPU)."""
+    return precision.choose_precision(model, device, want, difference=bf16_difference)
 
 
 def bf16_difference(model: nn.Module, device: torch.device) -> float:
-    """Largest |p_fp32 - p_bf16| over classes on a fixed random clip (the bf16 acceptance check; it runs
-    on the accelerator, under ``@spaces.GPU`` on ZeroGPU)."""
-    x = torch.randn(model.pretrained_cfg.input_shape(), generator=torch.Generator().manual_seed(0))
-    return _bf16_difference_on(model, x, device)
+    """:func:`tada.precision.bf16_difference`, run on the accelerator (under ``@spaces.GPU`` on ZeroGPU)."""
+    return _bf16_difference_on(model, precision.check_input(model), device)
 
 
 def threads_for(model: nn.Module, device: torch.device) -> int | None:
@@ -131,15 +123,7 @@ def forward_with_internals(
         return logits, {f"{kind}_error": str(exc)}
 
 
-@_gpu(duration=_forward_duration)
-def _bf16_difference_on(model: nn.Module, x: torch.Tensor, device: torch.device) -> float:
-    """Largest |p_fp32 - p_bf16| of ``model`` on ``x`` (softmax over classes), computed on ``device``."""
-    x = x.to(device)
-    with torch.inference_mode():
-        p32 = torch.softmax(model(x).float(), -1)
-        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16):
-            p16 = torch.softmax(model(x).float(), -1)
-    return float((p32 - p16).abs().max())
+_bf16_difference_on = _gpu(duration=_forward_duration)(precision.bf16_difference_on)
 
 
 def explain_duration(

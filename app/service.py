@@ -31,7 +31,7 @@ from app import runtime
 from app.catalogue import default_model_name, family, how_to_get_weights, model_info
 from app.errors import AppError
 from tada import PretrainedCfg, hub
-from tada.video import Clip, VideoError, VideoLimits, load_clip
+from tada.video import Clip, VideoError, VideoLimits, average_view_scores, load_clip
 
 __all__ = ["Analysis", "Progress", "Sampling", "Service", "parse_class_names"]
 
@@ -386,7 +386,7 @@ class Service:
             cfg=cfg,
             clip=clip,
             view=clip.view(main),
-            probs=view_probs.mean(0),
+            probs=average_view_scores(view_logits),  # the official multi-view rule, shared with `batch`
             view_probs=view_probs,
             labels=labels,
             class_names=names,

@@ -230,7 +230,7 @@ def test_every_bundled_model_features_and_calibration_stats(name: str, dataset: 
 
 
 def test_bf16_uses_the_app_tolerance_check(dataset: Path, tmp_path: Path) -> None:
-    from app.runtime import BF16_TOLERANCE, bf16_difference
+    from tada.precision import BF16_TOLERANCE, bf16_difference
 
     out = tmp_path / "r.jsonl"
     summary = run_batch(BatchOptions(list=str(dataset), model=MODEL, out=str(out), limit=2, workers=0,

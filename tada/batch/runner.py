@@ -30,6 +30,7 @@ from tada.batch import distributed, results
 from tada.batch.data import Item, VideoDataset, make_loader
 from tada.batch.lists import Entry, ListError, read_list, resolve_labels
 from tada.batch.summary import summarise, write_confusion_html
+from tada.precision import choose_precision
 from tada.video import VideoLimits, average_view_scores
 
 __all__ = ["BatchOptions", "run_batch", "choose_precision", "forward_batch", "calibration_stats"]
@@ -57,25 +58,6 @@ class BatchOptions:
     quiet: bool = False
     pretrained: bool = True
     limits: VideoLimits = field(default_factory=VideoLimits)
-
-
-def choose_precision(model: nn.Module, device: torch.device, precision: str = "auto") -> tuple[str, str]:
-    """``("bf16" | "fp32", note)``: bf16 only where the app's acceptance check passes.
-
-    ``"auto"``: bf16 on a GPU when :func:`app.runtime.bf16_difference` (max |p_fp32 - p_bf16| on the
-    app's fixed random clip) is within ``app.runtime.BF16_TOLERANCE``; fp32 on a CPU.  ``"bf16"``
-    runs the same check on any device; ``"fp32"`` never uses bf16.
-    """
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError("precision must be 'auto', 'fp32' or 'bf16'")
-    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
-        return "fp32", ""
-    from app.runtime import BF16_TOLERANCE, bf16_difference  # the app's check, not a second copy
-
-    diff = bf16_difference(model, device)
-    if diff <= BF16_TOLERANCE:
-        return "bf16", f"bf16 checked: max |dp| = {diff:.4f} <= {BF16_TOLERANCE}"
-    return "fp32", f"bf16 rejected: max |dp| = {diff:.4f} > {BF16_TOLERANCE}"
 
 
 @contextlib.contextmanager
