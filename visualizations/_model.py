@@ -67,6 +67,19 @@ def forward_logits(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return fn
 
 
+def traced_forward(model: nn.Module, clip: Any) -> tuple[Clip, Any, torch.Tensor]:
+    """One forward pass under :func:`tada.trace`: ``(clip as a model input, trace, logits)``.
+
+    What the calibration and points explanations need when no prediction has traced the model yet.
+    """
+    import tada
+
+    ci = as_clip_input(model, clip)
+    with torch.no_grad(), tada.trace(model) as tr:
+        logits = forward_logits(model)(ci.tensor)
+    return ci, tr, logits
+
+
 def counting(fn: Callable[[torch.Tensor], torch.Tensor], total_calls: int, progress: Progress | None, message: str):
     """Wrap a forward function so that each call reports ``progress(done / total, message)``."""
     if progress is None:

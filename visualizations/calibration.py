@@ -8,10 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-import tada
 from tada.trace import Trace
 from tada.video import Clip
-from visualizations._model import as_clip_input, forward_logits, label_of, resolve_target
+from visualizations._model import label_of, resolve_target, traced_forward
 from visualizations.explanation import CalibrationExplanation, CalibrationLayer
 
 __all__ = ["base_kernels", "calibration_explanation", "calibration_from_trace", "conv_of_router"]
@@ -70,9 +69,7 @@ def calibration_explanation(
     model: nn.Module, clip: Any, target: int | str | None = None, batch_index: int = 0
 ) -> CalibrationExplanation:
     """Trace one forward pass and collect every TAdaConv layer's factors (forward order)."""
-    ci = as_clip_input(model, clip)
-    with torch.no_grad(), tada.trace(model) as tr:
-        logits = forward_logits(model)(ci.tensor)
+    ci, tr, logits = traced_forward(model, clip)
     return calibration_from_trace(model, ci, tr, logits, target, batch_index)
 
 

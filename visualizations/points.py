@@ -8,10 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-import tada
 from tada.trace import Trace
 from tada.video import Clip
-from visualizations._model import as_clip_input, forward_logits, label_of, resolve_target
+from visualizations._model import label_of, resolve_target, traced_forward
 from visualizations.explanation import PointsExplanation, PointsLayer
 
 __all__ = ["points_explanation", "points_from_trace"]
@@ -21,9 +20,7 @@ def points_explanation(
     model: nn.Module, clip: Any, target: int | str | None = None, batch_index: int = 0
 ) -> PointsExplanation:
     """Trace one forward pass and collect every ILA layer's points (forward order)."""
-    ci = as_clip_input(model, clip)
-    with torch.no_grad(), tada.trace(model) as tr:
-        logits = forward_logits(model)(ci.tensor)
+    ci, tr, logits = traced_forward(model, clip)
     return points_from_trace(model, ci, tr, logits, target, batch_index)
 
 
