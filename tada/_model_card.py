@@ -82,26 +82,26 @@ def _converted_card(cfg: PretrainedCfg, provenance: dict[str, Any]) -> str:
     if provenance.get("overrides"):
         lines.append(f"- construction overrides: `{json.dumps(provenance['overrides'])}`")
     lines.append(f"- converted with {provenance['converted_with']}")
-    lines += ["", "## Input", ""]
+    lines += _input_and_usage(
+        cfg,
+        [
+            'model = tada.create_model("hf-hub:<org>/<repo>")  # or "local-dir:<this folder>"',
+            "probs = tada.probabilities(model(clip))",
+        ],
+    )
+    return "\n".join(lines)
+
+
+def _input_and_usage(cfg: PretrainedCfg, usage: list[str]) -> list[str]:
+    """The "Input" and "Usage" sections every card ends with (``usage``: the lines after ``import tada``)."""
     rate = f", rate {cfg.sampling_rate} at {cfg.target_fps} fps" if cfg.sampling_rate else ""
+    lines = ["", "## Input", ""]
     lines.append(f"- {cfg.num_frames} frames, `{cfg.sampling}` sampling{rate}, layout `{cfg.input_layout}`")
     lines.append(f"- resize short side to {cfg.test_scale}, centre crop {cfg.crop_size}")
     lines.append(f"- normalise pixels in [0, {cfg.pixel_range:g}] with mean {list(cfg.mean)} and std {list(cfg.std)}")
     if cfg.notes:
         lines += ["", cfg.notes]
-    lines += [
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "import tada",
-        "",
-        'model = tada.create_model("hf-hub:<org>/<repo>")  # or "local-dir:<this folder>"',
-        "probs = tada.probabilities(model(clip))",
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
+    return [*lines, "", "## Usage", "", "```python", "import tada", "", *usage, "```", ""]
 
 
 def total_minutes(info: dict[str, Any]) -> float:
@@ -240,26 +240,8 @@ def _trained_card(name: str, cfg: PretrainedCfg, info: dict[str, Any]) -> str:
                 )
                 + ")"
             )
+    lines += _input_and_usage(cfg, [f'model = tada.create_model("{name}", pretrained=True)  # bundled, offline'])
     lines += [
-        "",
-        "## Input",
-        "",
-        f"- {cfg.num_frames} frames, `{cfg.sampling}` sampling, layout `{cfg.input_layout}`, "
-        f"short side {cfg.test_scale}, centre crop {cfg.crop_size}",
-        f"- pixels in [0, {cfg.pixel_range:g}], mean {list(cfg.mean)}, std {list(cfg.std)}",
-    ]
-    if cfg.notes:
-        lines += ["", cfg.notes]
-    lines += [
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "import tada",
-        "",
-        f'model = tada.create_model("{name}", pretrained=True)  # bundled, offline',
-        "```",
-        "",
         "Licence: CC0-1.0 (weights trained by TAda Lab on generated data; background photos from "
         "scikit-image are public domain / CC0).",
         "",
