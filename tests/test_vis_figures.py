@@ -158,7 +158,10 @@ def test_calibration_heatmap_is_centred_on_the_identity() -> None:
     assert fig.layout.coloraxis.cmin + fig.layout.coloraxis.cmax == pytest.approx(2.0)  # centred on 1
     assert list(fig.data[0].x) == position_labels(e.layers[0].frame_map, INDICES, TIMES, sep="<br>")
     assert "identity = 1" in fig.layout.title.text and "adds +1" in fig.layout.title.text
-    assert {"frames covered", "channel"} <= set(axis_titles(fig))
+    assert {"frames covered", "channel (most change first)"} <= set(axis_titles(fig))
+    order = np.argsort(-e.layers[0].factors.std(1), kind="stable")
+    assert list(fig.data[0].y) == [f"ch {c}" for c in order]  # most change on top, all 6 (< 16) shown
+    np.testing.assert_allclose(fig.data[1].z, e.layers[0].bias_factors[order], rtol=1e-6)  # same rows
     fig = figures.calibration_heatmap(e, "backbone.layers.0.tada.tadaconv.rf_func")
     check_figure(fig)
     assert len(fig.data) == 1 and "no +1" in fig.layout.title.text
@@ -169,7 +172,9 @@ def test_calibration_summary_channels_and_kernel() -> None:
     e = _calibration()
     fig = figures.calibration_summary(e)
     check_figure(fig)
-    np.testing.assert_allclose(fig.data[0].y, [la.factors.std(1).mean() for la in e.layers], rtol=1e-6)
+    rel = [(la.factors.std(1) / np.sqrt((la.factors.astype(np.float64) ** 2).mean(1))).mean() for la in e.layers]
+    np.testing.assert_allclose(fig.data[0].y, rel, rtol=1e-5)  # scale-free: std / rms over time
+    assert [d[1] for d in fig.data[0].customdata] == pytest.approx([la.factors.std(1).mean() for la in e.layers])
     assert "layer (forward order; hover for its name)" in axis_titles(fig)
     timeline = fig.data[2]  # layers x positions (both layers cover the same positions)
     labels = position_labels(e.layers[0].frame_map, INDICES, TIMES, sep="<br>")
@@ -484,3 +489,138 @@ def test_ila_pairs_are_named_by_their_source_frames() -> None:
     assert len([s for s in fig.layout.shapes if s.type == "rect"]) == 2  # the model's square, both frames
     cropped = figures.points_figure(_points(), 0, _frames(64, 112), view="crop")
     assert not cropped.layout.shapes
+
+
+# --- issue #19: calibration a student can read ------------------------------------------------------
+
+
+def _wide_layer(channels: int = 40) -> CalibrationLayer:
+    """Channel c varies over time with std growing with (c * 7) % channels, so the ranking is known;
+    between positions 1 and 2 the top channels change most."""
+    rank = (np.arange(channels) * 7) % channels
+    steps = np.array([0.0, 0.2, 1.0, 1.1])  # the big step: position 1 -> 2
+    factors = 1 + (0.01 + rank[:, None] / channels) * steps[None, :]
+    return CalibrationLayer(
+        name="backbone.stages.2.1.dwconv_rf",
+        factors=factors.astype(np.float32),
+        bias_factors=None,
+        identity=1.0,
+        frame_map=[[0, 1], [1, 2, 3], [3, 4, 5], [5, 6, 7]],
+    )
+
+
+def test_heatmap_shows_the_channels_that_change_most_and_folds_the_rest() -> None:
+    la = _wide_layer()
+    e = CalibrationExplanation(layers=[la], num_input_frames=T, frame_indices=INDICES, timestamps=TIMES)
+    fig = figures.calibration_heatmap(e, 0)
+    check_figure(fig)
+    std = la.factors.std(1)
+    top = np.argsort(-std)[: figures.TOP_CHANNELS]
+    assert list(fig.data[0].y) == [f"ch {c}" for c in top]
+    np.testing.assert_allclose(fig.data[0].z, la.factors[top], rtol=1e-6)
+    assert fig.layout.yaxis.autorange == "reversed"  # the first row (most change) on top
+    text = fig.layout.title.text.replace("<br>", " ")
+    folded = np.sort(std)[::-1][figures.TOP_CHANNELS]
+    assert f"16 of 40 channels shown; 24 more vary less (std ≤ {folded:.2g})" in text
+    assert len(figures.calibration_heatmap(e, 0, top=None).data[0].y) == 40  # unfolded on request
+
+
+def test_each_view_reads_itself_in_one_line_from_the_data() -> None:
+    la = _wide_layer()
+    e = CalibrationExplanation(layers=[la], num_input_frames=T, frame_indices=INDICES, timestamps=TIMES)
+    top = [int(c) for c in np.argsort(-la.factors.std(1))[:3]]
+    # positions 1 and 2 cover f13–19 and f19–25: the big step of every channel lies between them
+    reading = figures.channels_reading(e, 0)
+    a = la.factors[top[0]]
+    assert reading == (
+        f"Channels {top[0]}, {top[1]} and {top[2]} scale their kernel most over time, above all between "
+        f"f13–19 and f19–25; channel {top[0]}'s α runs from {a.min():.3g} (f10–13) to {a.max():.3g} (f25–31)."
+    )
+    for view in (figures.calibration_heatmap(e, 0), figures.calibration_channels(e, 0)):
+        assert reading in view.layout.title.text.replace("<br>", " ")
+    la.factors[5] = [2.0, -0.5, 3.0, 0.1]
+    la.base_kernel = RNG.standard_normal((la.channels, 3, 3)).astype(np.float32)
+    kernel = figures.kernel_reading(e, 0, 5)
+    assert kernel == (
+        "Channel 5's kernel acts most strongly at f19–25 (α = 3) and most weakly at f25–31 (α = 0.1); "
+        "it is flipped (α < 0) at f13–19."
+    )
+    assert kernel in figures.calibrated_kernel_figure(e, 0, channel=5).layout.title.text.replace("<br>", " ")
+    flat = CalibrationLayer("l", np.ones((3, 4), np.float32), None, 1.0, [[0], [1], [2], [3]])
+    flat_e = CalibrationExplanation(layers=[flat], num_input_frames=4)
+    assert "No channel of this layer changes" in figures.channels_reading(flat_e, 0)
+
+
+def test_depth_summary_says_where_temporal_adaptation_happens() -> None:
+    quiet = _wide_layer()
+    quiet.name = "backbone.stages.0.0.dwconv_rf"
+    quiet.factors = 100 + 0.01 * quiet.factors  # large factors, little change: scale-free ranks it last
+    loud = _wide_layer()
+    loud.name = "backbone.stages.3.0.dwconv_rf"
+    loud.factors = loud.factors.copy()
+    loud.factors[:, 3] -= 1.5  # its largest departure from the mean: the last position
+    e = CalibrationExplanation(layers=[quiet, _wide_layer(), loud], num_input_frames=T, frame_indices=INDICES)
+    reading = figures.depth_reading(e)
+    assert reading.startswith(
+        "Temporal adaptation is strongest in stage 4 block 1 (stages.3.0), layer 3 of 3, late in the network"
+    )
+    assert "in stage 1 block 1 (stages.0.0)." in reading
+    assert reading.endswith("It departs most from its average calibration at f25–31.")
+    fig = figures.calibration_summary(e)
+    assert reading in fig.layout.title.text.replace("<br>", " ")
+    assert list(fig.data[0].x) == ["1", "2", "3"]  # counted from 1, as the reading counts
+    assert int(np.argmax(fig.data[0].y)) == 2
+    assert figures.layer_title("backbone.layers.1.tada.tadaconv.rf_func") == "block 2 (layers.1)"
+
+
+@pytest.fixture(scope="module")
+def bundled_calibrations() -> dict[str, CalibrationExplanation]:
+    """Both bundled TAdaConv models on a procedural 'moving right' clip, traced for real."""
+    import tada
+    from tada.motion import generate_clip
+    from tada.motion.dataset import to_tensor
+    from visualizations import explain
+
+    out = {}
+    for name in ("tadaconvnextv2_motion.tiny_8f", "tadaformer_motion.tiny_8f"):
+        model = tada.create_model(name, pretrained=True)
+        clip = generate_clip(19, "moving right", num_frames=8, size=model.pretrained_cfg.crop_size)
+        out[name] = explain(model, to_tensor(clip.frames)[None], "calibration")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "identity"), [("tadaconvnextv2_motion.tiny_8f", 1.0), ("tadaformer_motion.tiny_8f", 0.0)]
+)
+def test_every_calibration_view_is_centred_on_the_identity_of_a_bundled_model(
+    bundled_calibrations, name: str, identity: float
+) -> None:
+    """Every view of every layer of the real models: a factor colour scale's midpoint is the identity
+    the model uses (1 with its +1, 0 without), the line view's reference line too; the kernel view's
+    scale (weights W, not factors) is centred on 0, and the depth view's departure map starts at 0."""
+    e = bundled_calibrations[name]
+    assert {la.identity for la in e.layers} == {identity}
+    for i, la in enumerate(e.layers):
+        heat = figures.calibration_heatmap(e, i)
+        check_figure(heat)
+        bar = heat.layout.coloraxis
+        assert (bar.cmin + bar.cmax) / 2 == pytest.approx(identity, abs=1e-9 * max(1.0, bar.cmax))
+        assert f"{identity:g} = identity" in bar.colorbar.ticktext
+        rows = [int(y.removeprefix("ch ")) for y in heat.data[0].y]
+        assert rows == list(la.channel_ranking()[: figures.TOP_CHANNELS])
+        np.testing.assert_array_equal(heat.data[0].z, la.factors[rows])  # the real factors, not rescaled
+        top = max(float(np.abs(np.asarray(d.z) - identity).max()) for d in heat.data)
+        assert bar.cmax - identity == pytest.approx(top, rel=1e-6)  # symmetric, no shown value clipped
+        lines = figures.calibration_channels(e, i)
+        check_figure(lines)
+        assert [s.y0 for s in lines.layout.shapes] == [identity]
+        kernel = figures.calibrated_kernel_figure(e, i)
+        check_figure(kernel)
+        assert kernel.layout.coloraxis.cmin == pytest.approx(-kernel.layout.coloraxis.cmax)
+        for fig in (heat, lines, kernel):
+            note = fig.layout.title.text.partition("<span")[2]
+            assert "f" in note and ("Channel" in note or "channel" in note), note
+    summary = figures.calibration_summary(e)
+    check_figure(summary)
+    assert "Temporal adaptation is strongest in" in summary.layout.title.text.replace("<br>", " ")
+    assert summary.data[2].zmin == 0

@@ -113,6 +113,17 @@ class CalibrationLayer:
         """(C,) standard deviation over time of each channel's factor (0 = no temporal adaptation)."""
         return self.factors.std(axis=1)
 
+    def channel_ranking(self) -> np.ndarray:
+        """Channel indices, the one whose factor varies most over time first (ties keep channel order)."""
+        return np.argsort(-self.temporal_variation(), kind="stable")
+
+    def relative_variation(self) -> np.ndarray:
+        """(C,) each channel's std over time of alpha divided by its root-mean-square over time: 0 = the
+        same kernel at every moment, 1 = as much change as size. Scale-free, so layers whose factors
+        are large (a normalisation follows them) compare fairly with layers whose factors are small."""
+        rms = np.sqrt((self.factors.astype(np.float64) ** 2).mean(axis=1))
+        return (self.factors.std(axis=1) / np.maximum(rms, 1e-12)).astype(np.float32)
+
     def calibrated_kernel(self, channel: int) -> np.ndarray:
         """(T', kh, kw) the kernel actually applied at each temporal position: W_t = alpha_t * W_b."""
         if self.base_kernel is None:
@@ -139,9 +150,11 @@ class CalibrationExplanation(FrameInfo):
         raise KeyError(f"no calibration recorded for {name!r}; layers: {[la.name for la in self.layers]}")
 
     def summary(self) -> dict[str, np.ndarray]:
-        """Per layer: mean over channels of the temporal std of alpha, and mean |alpha - identity|."""
+        """Per layer: mean over channels of the temporal std of alpha, of the scale-free relative
+        variation (:meth:`CalibrationLayer.relative_variation`), and mean |alpha - identity|."""
         return {
             "temporal_std": np.array([la.temporal_variation().mean() for la in self.layers], np.float32),
+            "relative_variation": np.array([la.relative_variation().mean() for la in self.layers], np.float32),
             "deviation": np.array([np.abs(la.factors - la.identity).mean() for la in self.layers], np.float32),
         }
 

@@ -1,7 +1,12 @@
-"""Renderers for TAdaConv calibration: per-layer heatmaps, depth summary, channel lines, kernels over time."""
+"""Renderers for TAdaConv calibration: per-layer heatmaps, depth summary, channel lines, kernels over time.
+
+Every view carries a one-line reading computed from the data (which channels, which frames, which
+layers), written under its title, so that a student knows where to look first.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,20 +14,109 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from visualizations.explanation import CalibrationExplanation, CalibrationLayer
-from visualizations.figures._common import finish, position_labels, zero_based_range
+from visualizations.figures._common import finish, position_label, position_labels, zero_based_range
 from visualizations.overlay import DIVERGING
 
 __all__ = [
     "LARGE_FACTOR",
+    "TOP_CHANNELS",
     "calibration_heatmap",
     "calibration_summary",
     "calibration_channels",
     "calibrated_kernel_figure",
+    "channels_reading",
+    "depth_reading",
     "factor_note",
+    "kernel_reading",
+    "layer_title",
 ]
 
 #: Factors this far from the identity get a sentence saying what such sizes mean.
 LARGE_FACTOR = 5.0
+#: Channels a layer heatmap shows (those whose factor varies most over time); the rest are folded.
+TOP_CHANNELS = 16
+
+
+def _and(items: Sequence[object]) -> str:
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _at(expl: CalibrationExplanation, la: CalibrationLayer, i: int) -> str:
+    """Short name of temporal position ``i`` by its source frames: ``"f37–45"``."""
+    return position_label(la.frame_map[i], expl.frame_indices)
+
+
+def layer_title(name: str) -> str:
+    """A layer as a student reads it: ``backbone.stages.3.0.dwconv_rf`` -> ``stage 4 block 1
+    (stages.3.0)``, ``backbone.layers.1.tada.tadaconv.rf_func`` -> ``block 2 (layers.1)``; counted
+    from 1, with the code path (counted from 0, as in the layer picker) in brackets."""
+    if m := re.search(r"stages\.(\d+)\.(\d+)", name):
+        return f"stage {int(m[1]) + 1} block {int(m[2]) + 1} ({m[0]})"
+    if m := re.search(r"layers\.(\d+)", name):
+        return f"block {int(m[1]) + 1} ({m[0]})"
+    return _short(name)
+
+
+def channels_reading(
+    expl: CalibrationExplanation, layer: str | int = -1, channels: Sequence[int] | None = None, k: int = 3
+) -> str:
+    """One sentence: the ``k`` channels whose factor varies most over time (or the first ``k`` of
+    ``channels``), between which positions they change most, and the range of the first one."""
+    la = expl.layer(layer)
+    top = [int(c) for c in (la.channel_ranking() if channels is None else channels)][:k]
+    if la.positions < 2:
+        return "This layer has one temporal position: its kernel cannot change over time."
+    if float(la.temporal_variation()[top].max()) <= 1e-6 * max(1.0, float(np.abs(la.factors).max())):
+        return "No channel of this layer changes its factor over time: the same kernel at every moment."
+    step = np.abs(np.diff(la.factors[top], axis=1)).mean(0)  # mean change between neighbouring positions
+    j = int(np.argmax(step))
+    a = la.factors[top[0]]
+    lo, hi = int(np.argmin(a)), int(np.argmax(a))
+    who = f"Channel {top[0]} scales its" if len(top) == 1 else f"Channels {_and(top)} scale their"
+    return (
+        f"{who} kernel most over time, above all between {_at(expl, la, j)} and {_at(expl, la, j + 1)}; "
+        f"channel {top[0]}'s α runs from {a[lo]:.3g} ({_at(expl, la, lo)}) to {a[hi]:.3g} ({_at(expl, la, hi)})."
+    )
+
+
+def kernel_reading(expl: CalibrationExplanation, layer: str | int, channel: int) -> str:
+    """One sentence: at which positions the channel's kernel acts most and least strongly, and where
+    it is flipped (α < 0)."""
+    la = expl.layer(layer)
+    a = la.factors[channel]
+    strong, weak = int(np.argmax(np.abs(a))), int(np.argmin(np.abs(a)))
+    text = (
+        f"Channel {channel}'s kernel acts most strongly at {_at(expl, la, strong)} (α = {a[strong]:.3g}) "
+        f"and most weakly at {_at(expl, la, weak)} (α = {a[weak]:.3g})"
+    )
+    flipped = [_at(expl, la, i) for i in np.flatnonzero(a < 0)]
+    if flipped and len(flipped) < len(a):
+        text += f"; it is flipped (α < 0) at {_and(flipped)}"
+    return text + "."
+
+
+def depth_reading(expl: CalibrationExplanation) -> str:
+    """One or two sentences: the layer whose kernels change most over time (scale-free measure,
+    :meth:`CalibrationLayer.relative_variation`), where it sits in depth, the least adaptive layer and,
+    when the layers share their positions, the moment the strongest layer departs most from its mean."""
+    v = expl.summary()["relative_variation"]
+    n = len(v)
+    i, j = int(np.argmax(v)), int(np.argmin(v))
+    la = expl.layers[i]
+    if n == 1:
+        text = f"Its kernels change by {v[i]:.0%} of their size over the clip."
+    else:
+        where = ("early in", "in the middle of", "late in")[min(2, 3 * i // n)]
+        text = (
+            f"Temporal adaptation is strongest in {layer_title(la.name)}, layer {i + 1} of {n}, {where} "
+            f"the network: its kernels change by {v[i]:.0%} of their size over the clip, against {v[j]:.0%} "
+            f"in {layer_title(expl.layers[j].name)}."
+        )
+    if la.positions > 1:
+        departure = np.abs(la.factors - la.factors.mean(1, keepdims=True)).mean(0)
+        text += f" It departs most from its average calibration at {_at(expl, la, int(np.argmax(departure)))}."
+    return text
 
 
 def _identity_note(layer: CalibrationLayer) -> str:
@@ -31,17 +125,22 @@ def _identity_note(layer: CalibrationLayer) -> str:
     return f"identity = {layer.identity:g} (the model uses the raw routing output, no +1)"
 
 
-def factor_note(layers: Sequence[CalibrationLayer]) -> str:
-    """What the colour scale's centre is, and, when some factor is far from it, what large factors mean."""
+def factor_note(layers: Sequence[CalibrationLayer], centre: str = "White") -> str:
+    """What the scale's centre is (``centre``: how the figure marks it) and means for the kernel, and,
+    when some factor is far from it, what large factors mean."""
     identities = sorted({la.identity for la in layers})
-    ident = " / ".join(f"{v:g}" for v in identities)
-    text = f"White = {ident}: the shared kernel unchanged at that moment."
+    parts = []
+    for v in identities:
+        if v == 1.0:
+            parts.append(f"{centre} = 1: the shared kernel unchanged at that moment.")
+        else:  # the raw routing output scales the kernel: 0 switches it off
+            parts.append(f"{centre} = {v:g}: no +1 here, so α = 0 switches the kernel off and α < 0 flips it.")
+    text = " ".join(parts)
     top = max((float(np.abs(la.factors - la.identity).max()) for la in layers), default=0.0)
     if top >= LARGE_FACTOR:
         text += (
-            f" Factors reach ±{top:.0f} from it: the kernel acts that many times as strongly at that moment "
-            "(α < 0 flips it). A normalisation after the convolution rescales its output, so compare α "
-            "across channels and moments rather than reading its size."
+            f" Factors reach ±{top:.0f} from it: the kernel acts up to that many times as strongly; a "
+            "normalisation follows, so compare channels and moments, not sizes."
         )
     return text
 
@@ -68,33 +167,42 @@ def _short(name: str) -> str:
     return name
 
 
-def calibration_heatmap(expl: CalibrationExplanation, layer: str | int = -1) -> go.Figure:
-    """Channels x temporal positions of one layer's weight factors (and bias factors for V2 layers),
-    on a diverging scale centred on the identity value; x labels name the frames each position covers."""
+def calibration_heatmap(
+    expl: CalibrationExplanation, layer: str | int = -1, top: int | None = TOP_CHANNELS
+) -> go.Figure:
+    """The ``top`` channels whose factor varies most over time (most first; None = every channel) x
+    temporal positions of one layer's weight factors (and bias factors for V2 layers, same channels),
+    on a diverging scale centred on the identity value; the other channels are folded into a note.
+    x labels name the frames each position covers; the subtitle reads the figure in one line."""
     la = expl.layer(layer)
     xs = _positions(expl, la)
-    panels = [("weight calibration α", la.factors)]
+    order = la.channel_ranking()
+    shown = order if top is None else order[:top]
+    rows = [f"ch {c}" for c in shown]
+    panels = [("weight calibration α", la.factors[shown])]
     if la.bias_factors is not None:
-        panels.append(("bias calibration β", la.bias_factors))
+        panels.append(("bias calibration β", la.bias_factors[shown]))
     # Panels stacked, not side by side: each keeps the full width, also on a phone.
     fig = make_subplots(rows=len(panels), cols=1, subplot_titles=[p[0] for p in panels], vertical_spacing=0.12)
     dev = max(float(np.abs(p[1] - la.identity).max()) for p in panels) or 1.0
-    channels = np.arange(la.channels)
     for i, (title, z) in enumerate(panels):
         fig.add_trace(
             go.Heatmap(
                 z=z,
                 x=xs,
-                y=channels,
+                y=rows,
                 coloraxis="coloraxis",
                 name=title,
-                hovertemplate="channel %{y}<br>%{x}<br>" + title + " = %{z:.4f}<extra></extra>",
+                hovertemplate="%{y}<br>%{x}<br>" + title + " = %{z:.4f}<extra></extra>",
             ),
             row=i + 1,
             col=1,
         )
         fig.update_xaxes(title_text="frames covered", type="category", tickangle=0, tickfont_size=10, row=i + 1, col=1)
-        fig.update_yaxes(title_text="channel", row=i + 1, col=1)
+        # The channel that varies most on top.
+        fig.update_yaxes(
+            title_text="channel (most change first)", type="category", autorange="reversed", row=i + 1, col=1
+        )
     # Centred on the identity the model actually uses (1 with the +1 offset, 0 without): white = no change.
     fig.update_layout(
         coloraxis={
@@ -105,27 +213,34 @@ def calibration_heatmap(expl: CalibrationExplanation, layer: str | int = -1) -> 
         }
     )
     fig.update_annotations(font_size=12)
+    note = channels_reading(expl, layer)
+    folded = la.channels - len(shown)
+    if folded:
+        below = float(la.temporal_variation()[order[len(shown)]])
+        note += f" {len(shown)} of {la.channels} channels shown; {folded} more vary less (std ≤ {below:.2g})."
     return finish(
         fig,
         f"Calibration of {la.name} — {_identity_note(la)}",
-        height=len(panels) * max(300, min(520, 3 * la.channels + 160)) + 200,
+        height=len(panels) * max(260, min(520, 16 * len(shown) + 120)) + 260,
         top=30,
-        note=factor_note([la]),
+        note=f"{note} {factor_note([la])}",
     )
 
 
 def calibration_summary(expl: CalibrationExplanation) -> go.Figure:
     """Where in depth (and when) the model adapts over time.
 
-    Top: per layer, the temporal spread of the factors (mean over channels of their std over time) and
-    their mean distance from the identity value. Bottom (when every layer has the same temporal
+    Top: per layer, how much its kernels change over time (mean over channels of the std over time of
+    α divided by its root-mean-square: scale-free, 0 = never) and the factors' mean distance from the
+    identity value. Bottom (when every layer has the same temporal
     positions): layers x positions, the mean over channels of |α_t − the channel's mean α|, i.e. at which
     moments of the clip each layer departs from its average calibration.
     """
     s = expl.summary()
     names = [la.name for la in expl.layers]
     short = [_short(n) for n in names]
-    index = [str(i) for i in range(len(names))]  # bar labels: numbers (names are in the hover and below)
+    # Bar labels: numbers from 1, as the reading counts layers (names are in the hover).
+    index = [str(i + 1) for i in range(len(names))]
     maps = {tuple(map(tuple, la.frame_map)) for la in expl.layers}
     timeline = len(maps) == 1
     rows = 2 if timeline else 1
@@ -141,10 +256,11 @@ def calibration_summary(expl: CalibrationExplanation) -> go.Figure:
     fig.add_trace(
         go.Bar(
             x=index,
-            y=s["temporal_std"],
-            name="std of α over time",
-            customdata=names,
-            hovertemplate="%{customdata}<br>std over time %{y:.4f}<extra></extra>",
+            y=s["relative_variation"],
+            name="change over time (std / rms of α)",
+            customdata=[[n, float(v)] for n, v in zip(names, s["temporal_std"])],
+            hovertemplate="%{customdata[0]}<br>std / rms over time %{y:.3f}"
+            "<br>std over time %{customdata[1]:.4f}<extra></extra>",
         ),
         row=1,
         col=1,
@@ -166,7 +282,11 @@ def calibration_summary(expl: CalibrationExplanation) -> go.Figure:
     fig.update_xaxes(title_text="layer (forward order; hover for its name)", type="category", row=1, col=1)
     # Both are magnitudes: their axes start at 0.
     fig.update_yaxes(
-        title_text="std over time", range=zero_based_range(s["temporal_std"]), row=1, col=1, secondary_y=False
+        title_text="change over time",
+        range=zero_based_range(s["relative_variation"]),
+        row=1,
+        col=1,
+        secondary_y=False,
     )
     fig.update_yaxes(
         title_text="mean |α − identity|",
@@ -197,7 +317,8 @@ def calibration_summary(expl: CalibrationExplanation) -> go.Figure:
         fig.update_xaxes(title_text="frames covered", type="category", tickangle=0, tickfont_size=10, row=2, col=1)
         fig.update_yaxes(title_text="layer", type="category", autorange="reversed", row=2, col=1)
     height = 460 + (max(300, 18 * len(names) + 140) if timeline else 0)
-    fig = finish(fig, "Temporal calibration across depth", height=height, top=50, note=factor_note(expl.layers))
+    note = f"{depth_reading(expl)} {factor_note(expl.layers, centre='Identity')}"
+    fig = finish(fig, "Temporal calibration across depth", height=height + 40, top=50, note=note)
     fig.update_annotations(font_size=12)
     # The legend sits between the title and the first panel, which has no subplot title to cover.
     fig.update_layout(legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}})
@@ -211,7 +332,7 @@ def calibration_channels(
     la = expl.layer(layer)
     xs = _positions(expl, la)
     if channels is None:
-        channels = [int(c) for c in np.argsort(-la.temporal_variation())[:k]]
+        channels = [int(c) for c in la.channel_ranking()[:k]]
     fig = go.Figure()
     for c in channels:
         fig.add_trace(
@@ -238,7 +359,8 @@ def calibration_channels(
     fig.update_xaxes(title_text="frames covered", type="category", tickangle=0, tickfont_size=10)
     fig.update_yaxes(title_text="calibration factor")
     fig.update_layout(legend={"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top", "font": {"size": 11}})
-    fig = finish(fig, f"Calibration over time, {la.name}", height=520, note=factor_note([la]))
+    note = f"{channels_reading(expl, layer, channels)} {factor_note([la], centre='Dashed line')}"
+    fig = finish(fig, f"Calibration over time, {la.name}", height=560, note=note)
     fig.update_layout(margin={"b": 130})
     return fig
 
@@ -251,7 +373,7 @@ def calibrated_kernel_figure(
     of ``columns`` positions (the hover names each position's frames and times)."""
     la = expl.layer(layer)
     if channel is None:
-        channel = int(np.argmax(la.temporal_variation()))
+        channel = int(la.channel_ranking()[0])
     kernels = la.calibrated_kernel(channel)  # (T', kh, kw)
     xs = _positions(expl, la)
     n = kernels.shape[0]
@@ -297,4 +419,4 @@ def calibrated_kernel_figure(
         coloraxis={"colorscale": DIVERGING, "cmin": -top, "cmax": top, "colorbar": {"title": {"text": "W"}}}
     )
     title = f"Calibrated kernel W_t = α_t · W_b, {la.conv_name or la.name}, channel {channel} ({la.cal_dim}{partner})"
-    return finish(fig, title, height=190 + 230 * rows, top=56)
+    return finish(fig, title, height=230 + 230 * rows, top=56, note=kernel_reading(expl, layer, channel))
