@@ -24,6 +24,7 @@ import gradio as gr
 from app import hosting
 from app.catalogue import catalogue, model_info
 from app.handlers import Handlers, guarded
+from app.lesson import build_lesson
 from app.present import (
     CALIBRATION_VIEWS,
     FRAME_VIEWS,
@@ -110,7 +111,8 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
         gr.Markdown(
             "# TAda Lab\nUpload a clip (or record one, or pick an example), choose a model, press **Predict**. "
             "The tabs below show what happens inside: per-frame calibration weights (TAdaConv), interactive "
-            "points (ILA), attributions and counterfactuals. The **About** tab explains it all in plain words."
+            "points (ILA), attributions and counterfactuals. The **About** tab has a six-step lesson with "
+            "one-click examples, and explains it all in plain words."
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
@@ -222,7 +224,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
         )
         common = [video, model, classes, frames, views, start, stride]
         # Tabs wrap onto a second row on a phone instead of hiding behind a "…" menu.
-        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
+        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as tabs:
             with gr.Tab("Calibration", elem_id="tab-calibration"):
                 gr.Markdown(
                     "TAdaConv multiplies one shared kernel by a factor per channel **and per frame**. "
@@ -277,6 +279,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                 cf_note = gr.Markdown(elem_id="cf-note")
                 cf_plot = gr.Plot(elem_id="cf-plot", label="Counterfactuals")
             with gr.Tab("About", elem_id="tab-about"):
+                lesson = build_lesson()
                 gr.Markdown(TEACHING.read_text(encoding="utf-8") if TEACHING.is_file() else "")
                 models_json = gr.JSON(h.models(), label="Model catalogue", elem_id="models-json")
                 list_btn = gr.Button("Refresh the model list", elem_id="models-btn")
@@ -343,6 +346,22 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             concurrency_id="compute",
         )
         list_btn.click(guarded("listing models")(h.models), None, models_json, api_name="models", queue=False)
+        lesson.wire(
+            h,
+            tabs=tabs,
+            common=common,
+            frame_view=frame_view,
+            predict_outputs=outputs,
+            after_predict_outputs=[cal_layer, pts_layer, target],
+            stale=stale[len(outputs) :],
+            cal_view=cal_view,
+            cal_layer=cal_layer,
+            cal_plot=cal_plot,
+            cf_outputs=[cf_plot, cf_note],
+            attr_inputs=[*common, method, target, steps, frame_view, signed],
+            attr_outputs=[attr_plot, attr_note],
+            method=method,
+        )
         frame_view.change(
             h.reframe,
             [*common, frame_view, pts_view, pts_layer],
