@@ -11,7 +11,11 @@ import torch
 
 from tada.errors import Cancelled, UserError
 
-__all__ = ["AppError", "Cancelled", "is_unexpected", "user_message"]
+__all__ = ["AppError", "Cancelled", "MAX_MESSAGE_CHARS", "is_unexpected", "user_message"]
+
+#: Longest message shown; messages quote user input through :func:`tada.errors.quote`, and this is
+#: the last guard against one that does not (a page must never carry a 200 kB error).
+MAX_MESSAGE_CHARS = 1000
 
 
 class AppError(UserError):
@@ -21,7 +25,10 @@ class AppError(UserError):
 def user_message(exc: BaseException) -> str:
     """The sentence shown to the user for ``exc`` (never a traceback)."""
     if isinstance(exc, UserError):
-        return str(exc).strip() or type(exc).__name__
+        text = str(exc).strip() or type(exc).__name__
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = f"{text[:MAX_MESSAGE_CHARS]}… (message shortened from {len(text):,} characters)"
+        return text
     if isinstance(exc, Cancelled):
         return "Stopped."
     if isinstance(exc, torch.cuda.OutOfMemoryError):

@@ -4,7 +4,9 @@ Gradio cancels a running event between two steps of a generator handler; a plain
 long step) runs to its end whatever the user does.  :func:`run_cancellable` therefore runs the work
 in a thread and, while it runs, yields every ``poll`` seconds; when Gradio stops iterating (Stop
 button, closed page) the generator is closed, a flag is set, and the work's next progress call
-raises :class:`~tada.errors.Cancelled`, so the computation itself ends within one step.
+raises :class:`~tada.errors.Cancelled`, so the computation itself ends within one step.  Library
+code without a progress callback checks the same flag (:func:`tada.errors.check_stopped`; ILA's text
+encoding does between chunks of phrases).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-from tada.errors import Cancelled
+from tada.errors import Cancelled, stoppable
 
 __all__ = ["run_cancellable"]
 
@@ -51,7 +53,8 @@ def run_cancellable(
 
     def target() -> None:
         try:
-            state["result"] = work(progress)
+            with stoppable(stop):  # library loops without a progress callback (text encoding) see Stop too
+                state["result"] = work(progress)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting generator
             state["error"] = exc
         finally:

@@ -31,6 +31,8 @@ from app import runtime
 from app.catalogue import default_model_name, family, how_to_get_weights, model_info
 from app.errors import AppError
 from tada import PretrainedCfg, hub
+from tada.errors import quote
+from tada.limits import check_class_phrases
 from tada.video import Clip, VideoError, VideoLimits, average_view_scores, load_clip
 
 __all__ = ["Analysis", "Progress", "Sampling", "Service", "parse_class_names"]
@@ -129,6 +131,7 @@ def parse_class_names(text: str | Sequence[str] | None) -> tuple[str, ...] | Non
     names = tuple(dict.fromkeys(p.strip() for p in parts if p and p.strip()))
     if not names:
         return None
+    check_class_phrases(names)  # count and length, before any model is loaded or text tokenised
     if len(names) < 2:
         raise AppError("Give at least two class phrases (one per line or comma-separated) to compare.")
     return names
@@ -449,7 +452,7 @@ class Service:
         loaded = self.get_model(analysis.model_name)
         if isinstance(target, str):
             if target not in analysis.labels:
-                raise AppError(f"'{target}' is not a class of {analysis.model_name}.")
+                raise AppError(f"{quote(target)} is not a class of {analysis.model_name}.")
             target = analysis.labels.index(target)
         with loaded.running() as model:
             _set_class_names(model, analysis.class_names)

@@ -23,7 +23,8 @@ from typing import Any
 import torch
 
 from tada._pretrained import PretrainedCfg
-from tada.checkpoints import save_safetensors
+from tada.checkpoints import read_safetensors, save_safetensors
+from tada.errors import ModelConfigError, quote
 
 __all__ = [
     "FORMAT_VERSION",
@@ -44,6 +45,8 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 OFFICIAL_CONFIG_NAME = "official_config.json"
 CARD_NAME = "README.md"
+#: A config.json larger than this is not one we wrote (ours are a few kB; official configs included).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def is_model_dir(path: Path) -> bool:
@@ -55,17 +58,28 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
     """The ``config.json`` of a model folder, checked for the fields :func:`read_model_cfg` needs."""
     path = Path(path)
     file = path / CONFIG_NAME
+    shown = quote(str(file), 200)
     if not file.is_file():
-        raise FileNotFoundError(f"{path} is not a model folder: no {CONFIG_NAME}")
+        raise FileNotFoundError(f"{quote(str(path), 200)} is not a model folder: no {CONFIG_NAME}")
+    if file.stat().st_size > MAX_CONFIG_BYTES:
+        raise ModelConfigError(f"{shown} is {file.stat().st_size:,} bytes long; a model config.json is a few kB.")
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{file} is not valid JSON: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{shown} is not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(config, dict) or "architecture" not in config:
-        raise ValueError(f"{file} has no 'architecture' field; was it written by `python -m tada convert`?")
+        raise ValueError(f"{shown} has no 'architecture' field; was it written by `python -m tada convert`?")
     version = config.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelConfigError(f"{shown}: format_version must be a whole number, got {quote(version)}.")
     if version > FORMAT_VERSION:
-        raise ValueError(f"{file} has format_version {version}; this tada reads up to {FORMAT_VERSION}. Upgrade tada.")
+        raise ValueError(f"{shown} has format_version {version}; this tada reads up to {FORMAT_VERSION}. Upgrade tada.")
+    kinds = {"architecture": (str, "a text"), "num_classes": (int, "a whole number")}
+    kinds.update(model_kwargs=(dict, "a mapping"), pretrained_cfg=(dict, "a mapping"))
+    for key, (kind, what) in kinds.items():
+        value = config.get(key)
+        if key in config and value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise ModelConfigError(f"{shown}: {key} must be {what}, got {quote(value)}.")
     return config
 
 
@@ -74,7 +88,7 @@ def read_model_cfg(path: str | Path) -> PretrainedCfg:
     path = Path(path).expanduser()
     config = read_model_config(path)
     if not (path / WEIGHTS_NAME).is_file():
-        raise FileNotFoundError(f"{path} is not a model folder: no {WEIGHTS_NAME}")
+        raise FileNotFoundError(f"{quote(str(path), 200)} is not a model folder: no {WEIGHTS_NAME}")
     cfg_dict = dict(config.get("pretrained_cfg") or {})
     cfg_dict["architecture"] = config["architecture"]
     if "model_kwargs" in config:
@@ -87,11 +101,9 @@ def read_model_cfg(path: str | Path) -> PretrainedCfg:
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict of a model folder (or of a ``.safetensors`` file)."""
-    from safetensors.torch import load_file
-
+    """The state dict of a model folder (or of a ``.safetensors`` file); shapes checked before reading."""
     path = Path(path)
-    return load_file(str(path / WEIGHTS_NAME if path.is_dir() else path))
+    return read_safetensors(path / WEIGHTS_NAME if path.is_dir() else path)[0]
 
 
 def folder_config(cfg: PretrainedCfg, **sections: Any) -> dict[str, Any]:

@@ -8,9 +8,12 @@ import json
 from typing import Any
 
 from tada._registry import model_entrypoint
-from tada.errors import ConversionError
+from tada.errors import ConversionError, quote
 
-__all__ = ["parse_overrides", "check_overrides"]
+__all__ = ["MAX_OVERRIDE_CHARS", "parse_overrides", "check_overrides"]
+
+#: Longest ``key=value`` accepted (the longest real one, a list of four widths, is ~30 characters).
+MAX_OVERRIDE_CHARS = 200
 
 
 def parse_overrides(items: list[str] | tuple[str, ...] | dict[str, Any] | None) -> dict[str, Any]:
@@ -24,10 +27,14 @@ def parse_overrides(items: list[str] | tuple[str, ...] | dict[str, Any] | None) 
         return dict(items)
     out: dict[str, Any] = {}
     for item in items:
+        if len(item) > MAX_OVERRIDE_CHARS:
+            raise ConversionError(
+                f"override {quote(item)} is too long: at most {MAX_OVERRIDE_CHARS} characters (key=value)"
+            )
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise ConversionError(f"override '{item}' is not of the form key=value")
+            raise ConversionError(f"override {quote(item)} is not of the form key=value")
         out[key] = _parse_value(text.strip())
     return out
 
@@ -41,7 +48,7 @@ def _parse_value(text: str) -> Any:
     for parse in (json.loads, ast.literal_eval):
         try:
             return parse(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, RecursionError, MemoryError):
             continue
     return text
 
@@ -56,6 +63,6 @@ def check_overrides(architecture: str, overrides: dict[str, Any]) -> None:
     unknown = [k for k in overrides if k not in params]
     if unknown:
         raise ConversionError(
-            f"override {', '.join(unknown)} is not a parameter of {architecture} "
+            f"override {', '.join(quote(k, 40) for k in unknown)} is not a parameter of {architecture} "
             f"(parameters: {', '.join(p for p in params if p != 'kwargs')})"
         )

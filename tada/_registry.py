@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from tada._pretrained import PretrainedCfg
-from tada.errors import ModelNotFoundError
+from tada.errors import ModelNotFoundError, quote
 
 __all__ = [
     "register_model",
@@ -105,7 +105,7 @@ def is_model(architecture: str) -> bool:
 def model_entrypoint(architecture: str) -> Callable[..., nn.Module]:
     """The registered builder of an architecture."""
     if architecture not in _model_entrypoints:
-        raise ModelNotFoundError(f"Unknown architecture '{architecture}'.{_close_matches(architecture)}")
+        raise ModelNotFoundError(f"Unknown architecture {quote(architecture)}.{_close_matches(architecture)}")
     return _model_entrypoints[architecture]
 
 
@@ -126,6 +126,8 @@ def list_models(pattern: str = "*", pretrained: bool = True) -> list[str]:
 
 
 def _close_matches(name: str) -> str:
+    if len(name) > 100:  # no model name is that long (and difflib's cost grows with it)
+        return " See tada.list_models()."
     pool = list_models() + list_architectures()
     hits = difflib.get_close_matches(name, pool, n=5, cutoff=0.5)
     return f" Did you mean: {', '.join(hits)}?" if hits else " See tada.list_models()."
@@ -139,7 +141,7 @@ def get_pretrained_cfg(name: str) -> PretrainedCfg:
     """
     arch, _, tag = name.partition(".")
     if arch not in _model_entrypoints:
-        raise ModelNotFoundError(f"Unknown model '{name}'.{_close_matches(name)}")
+        raise ModelNotFoundError(f"Unknown model {quote(name)}.{_close_matches(name)}")
     cfgs = _model_pretrained_cfgs.get(arch, {})
     tags = {t: c for t, c in cfgs.items() if t}
     if not tag:
@@ -152,9 +154,9 @@ def get_pretrained_cfg(name: str) -> PretrainedCfg:
         return tags[prefixed[0]].copy()
     if prefixed:
         raise ModelNotFoundError(
-            f"'{name}' is ambiguous: {', '.join(f'{arch}.{t}' for t in prefixed)}. Give the full name."
+            f"{quote(name)} is ambiguous: {', '.join(f'{arch}.{t}' for t in prefixed)}. Give the full name."
         )
-    raise ModelNotFoundError(f"Unknown tag '{tag}' for {arch}.{_close_matches(name)}")
+    raise ModelNotFoundError(f"Unknown tag {quote(tag)} for {arch}.{_close_matches(name)}")
 
 
 def infer_architecture(
@@ -165,5 +167,5 @@ def infer_architecture(
         found = fn(state_dict, official_cfg)
         if found is not None:
             return found
-    sample = ", ".join(list(state_dict)[:5])
+    sample = ", ".join(k if len(k) <= 80 else f"{k[:80]}…" for k in list(state_dict)[:5])
     raise ValueError(f"Cannot tell which architecture this checkpoint is (first keys: {sample}).")

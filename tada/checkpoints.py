@@ -8,6 +8,10 @@
   pickle that would run code) is refused.  Never a full unpickle.
 * Our own format is ``model.safetensors`` (+ ``config.json``, see :mod:`tada.hub`).
 
+Sizes are checked before data is read (:func:`tada.limits.check_tensor_shapes`): safetensors shapes
+come from the file header, and ``torch.save`` archives are memory-mapped, so a crafted file cannot
+make a read allocate more than :data:`tada.limits.MAX_MODEL_BYTES`.
+
 Loading is strict: missing, unexpected or mis-shaped keys raise :class:`CheckpointMismatchError`
 naming them (the official loaders use ``strict=False`` and silently ignore mismatches).
 """
@@ -27,6 +31,7 @@ from safetensors.torch import save_file as _save_safetensors
 from torch import nn
 
 from tada.errors import CheckpointError, CheckpointMismatchError, UnsafeCheckpointError
+from tada.limits import check_tensor_shapes
 
 __all__ = [
     "CheckpointError",
@@ -34,6 +39,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "OfficialCheckpoint",
     "read_checkpoint",
+    "read_safetensors",
     "load_state_dict_strict",
     "load_checkpoint",
     "save_safetensors",
@@ -122,6 +128,42 @@ def _parse_cfg(cfg: Any) -> dict[str, Any] | None:
     return None
 
 
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a ``.safetensors`` file, its shapes checked from the header first.
+
+    Raises:
+        CheckpointTooLargeError: a tensor with an absurd dimension, or more than the size cap in all.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata() or {})
+        shapes = []
+        for key in f.keys():
+            part = f.get_slice(key)
+            shapes.append((key, part.get_shape(), _DTYPE_BYTES.get(part.get_dtype(), 8)))
+    check_tensor_shapes(shapes, path.name)
+    return _load_safetensors(str(path)), meta
+
+
+# Bytes per element of safetensors dtype names (unknown ones counted as 8: the cap errs on the safe side).
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2}
+_DTYPE_BYTES.update({"I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8})
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def _check_loaded(sd: dict[str, Any], name: str) -> None:
+    """Shapes of the tensors of a (memory-mapped) state dict, before any of their data is touched."""
+    check_tensor_shapes(
+        ((str(k), tuple(v.shape), v.element_size()) for k, v in sd.items() if isinstance(v, torch.Tensor)), name
+    )
+
+
 def read_checkpoint(path: str | Path) -> OfficialCheckpoint:
     """Read model weights from an official ``.pyth``/``.pth``, a ``.safetensors`` file or a bare state dict.
 
@@ -134,18 +176,20 @@ def read_checkpoint(path: str | Path) -> OfficialCheckpoint:
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint file at {path}")
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            meta = dict(f.metadata() or {})
-        return OfficialCheckpoint(_load_safetensors(str(path)), "safetensors", metadata=meta)
+        sd, meta = read_safetensors(path)
+        return OfficialCheckpoint(sd, "safetensors", metadata=meta)
+    # A torch.save archive is memory-mapped: tensors are read when used, after their shapes are checked
+    # (and an official file's optimizer state is never read at all).
+    mmap = _is_zip(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as first_error:
         # weights_only refuses the yacs CfgNode in ILA files: retry with the restricted unpickler,
         # which refuses everything that is not weights, containers, numbers or the config stand-in.
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
+            obj = torch.load(
+                path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule, mmap=mmap
+            )
         except UnsafeCheckpointError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure here means "not a checkpoint"
@@ -155,17 +199,21 @@ def read_checkpoint(path: str | Path) -> OfficialCheckpoint:
 
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path.name} holds a {type(obj).__name__}, not a checkpoint dict")
+    found: OfficialCheckpoint | None = None
     if "model_state" in obj or "model_ema_state" in obj:
         sd = obj.get("model_state") or obj["model_ema_state"]
         meta = {k: obj[k] for k in ("epoch",) if k in obj}
-        return OfficialCheckpoint(_strip_prefix(dict(sd)), "tadaconv-pyth", _parse_cfg(obj.get("cfg")), meta)
-    if "model" in obj and isinstance(obj["model"], dict):
+        found = OfficialCheckpoint(_strip_prefix(dict(sd)), "tadaconv-pyth", _parse_cfg(obj.get("cfg")), meta)
+    elif "model" in obj and isinstance(obj["model"], dict):
         meta = {k: obj[k] for k in ("epoch", "max_accuracy") if k in obj}
-        return OfficialCheckpoint(_strip_prefix(dict(obj["model"])), "ila-pth", _parse_cfg(obj.get("config")), meta)
-    if "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        return OfficialCheckpoint(_strip_prefix(dict(obj["state_dict"])), "state-dict")
-    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return OfficialCheckpoint(_strip_prefix(dict(obj)), "state-dict")
+        found = OfficialCheckpoint(_strip_prefix(dict(obj["model"])), "ila-pth", _parse_cfg(obj.get("config")), meta)
+    elif "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        found = OfficialCheckpoint(_strip_prefix(dict(obj["state_dict"])), "state-dict")
+    elif obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        found = OfficialCheckpoint(_strip_prefix(dict(obj)), "state-dict")
+    if found is not None:
+        _check_loaded(found.state_dict, path.name)
+        return found
     raise CheckpointError(f"{path.name} has no model weights (keys: {', '.join(list(obj)[:6])})")
 
 

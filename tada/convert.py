@@ -26,7 +26,7 @@ from tada._pretrained import PretrainedCfg
 from tada._registry import get_pretrained_cfg, infer_architecture
 from tada.checkpoints import CheckpointError, load_state_dict_strict, read_checkpoint
 from tada.constants import IMAGENET_MEAN_255, IMAGENET_STD_255
-from tada.errors import ConversionError
+from tada.errors import ConversionError, quote
 
 __all__ = ["convert_checkpoint", "cfg_from_official", "parse_overrides", "ConversionError"]
 
@@ -185,7 +185,7 @@ def convert_checkpoint(
         vcfg = get_pretrained_cfg(variant)
         if not vcfg.tag:
             raise ConversionError(
-                f"'{variant}' names an architecture, not a released variant; see `python -m tada list`"
+                f"{quote(variant)} names an architecture, not a released variant; see `python -m tada list`"
             )
         if vcfg.architecture != architecture:
             raise ConversionError(
@@ -193,7 +193,7 @@ def convert_checkpoint(
             )
         kwargs = dict(vcfg.model_kwargs)
         conflicts = [
-            f"{k}={inferred[k]!r} in the checkpoint vs {kwargs[k]!r} in {vcfg.name}"
+            f"{k}={quote(inferred[k])} in the checkpoint vs {quote(kwargs[k])} in {vcfg.name}"
             for k in inferred
             if k in kwargs and k not in overrides and _plain(kwargs[k]) != _plain(inferred[k]) and k != "num_classes"
         ]
@@ -218,9 +218,9 @@ def convert_checkpoint(
 
     try:
         model = build_model_with_cfg(cfg)
-    except (TypeError, ValueError) as exc:  # an argument the builder does not take, or a value it refuses
+    except (TypeError, ValueError) as exc:  # a refused argument, or one out of tada.limits' bounds
         raise ConversionError(
-            f"cannot build {architecture} from {src.name}: {exc} (parameters the checkpoint does not record "
+            f"cannot build {architecture} from {src.name}: {str(exc)[:300]} (parameters the checkpoint does not record "
             "are set with --override KEY=VALUE)"
         ) from exc
     load_state_dict_strict(model, ckpt.state_dict)

@@ -12,18 +12,29 @@ catches those still works. Kept free of heavy imports: the decoder worker proces
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+
 __all__ = [
     "TadaError",
     "UserError",
     "Cancelled",
+    "stoppable",
+    "check_stopped",
+    "quote",
     "ModelNotFoundError",
     "WeightsUnavailableError",
     "ConversionError",
     "CheckpointError",
     "UnsafeCheckpointError",
     "CheckpointMismatchError",
+    "CheckpointTooLargeError",
+    "ModelConfigError",
     "TextTooLongError",
     "OutOfVocabularyError",
+    "TooManyPhrasesError",
     "OpenVocabularyUnavailableError",
     "FrameCountError",
     "SettingsError",
@@ -43,6 +54,40 @@ class UserError(TadaError):
 
 class Cancelled(TadaError):
     """The user pressed Stop; raised from progress callbacks so long work ends early."""
+
+
+# The Stop of the job running in this context (app.jobs sets it); long loops deep in the library
+# (text encoding) call check_stopped() between chunks, so Stop ends them without a progress callback.
+_stop_event: ContextVar[threading.Event | None] = ContextVar("tada_stop_event", default=None)
+
+
+@contextlib.contextmanager
+def stoppable(event: threading.Event) -> Iterator[None]:
+    """Within this block, :func:`check_stopped` raises :class:`Cancelled` once ``event`` is set."""
+    token = _stop_event.set(event)
+    try:
+        yield
+    finally:
+        _stop_event.reset(token)
+
+
+def check_stopped() -> None:
+    """Raise :class:`Cancelled` when the job running in this context was stopped (no-op outside a job)."""
+    event = _stop_event.get()
+    if event is not None and event.is_set():
+        raise Cancelled()
+
+
+def quote(value: object, limit: int = 80) -> str:
+    """``value`` as messages quote user input: ``repr`` of at most ``limit`` characters.
+
+    A longer value is cut and its length given (``'xxxx…' (10000 chars)``), so a 10 kB model name or
+    a pasted essay never makes a 10 kB error message; ``repr`` keeps newlines from breaking the line.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    return f"{text[:limit]!r}…({len(text)} chars)"
 
 
 def is_user_error(exc: BaseException) -> bool:
@@ -76,6 +121,15 @@ class UnsafeCheckpointError(CheckpointError):
     """The file's pickle references something other than tensors, containers and numbers."""
 
 
+class CheckpointTooLargeError(UserError, CheckpointError):
+    """A checkpoint's tensors are larger than :data:`tada.limits.MAX_MODEL_BYTES` or have an absurd dimension."""
+
+
+class ModelConfigError(UserError, ValueError):
+    """A model's construction arguments are invalid or out of bounds (``tada.limits``); the message
+    names the argument, its bound and what to change."""
+
+
 class CheckpointMismatchError(CheckpointError):
     """The checkpoint's keys or shapes do not match the model; the message names them."""
 
@@ -93,7 +147,8 @@ class CheckpointMismatchError(CheckpointError):
 
 
 def _preview(items: list[str], n: int = 8) -> str:
-    return ", ".join(items[:n]) + (f", ... (+{len(items) - n} more)" if len(items) > n else "")
+    shown = [i if len(i) <= 120 else i[:120] + f"…({len(i)} chars)" for i in items[:n]]  # crafted key names
+    return ", ".join(shown) + (f", ... (+{len(items) - n} more)" if len(items) > n else "")
 
 
 class FrameCountError(TadaError, ValueError):
@@ -113,6 +168,10 @@ class TextTooLongError(UserError, ValueError):
 
 class OutOfVocabularyError(UserError, ValueError):
     """A phrase uses words the bundled tiny ILA has no embedding for."""
+
+
+class TooManyPhrasesError(UserError, ValueError):
+    """More class phrases than :data:`tada.limits.MAX_CLASS_PHRASES` in one request."""
 
 
 class OpenVocabularyUnavailableError(UserError, RuntimeError):

@@ -8,6 +8,10 @@ except that it silently truncates texts longer than the context, where the offic
 
 Text features depend only on the model weights and the texts, so they are computed once per model and
 label set and kept in a :class:`TextFeatureCache` (a few label sets, least recently used evicted).
+
+One request's texts are bounded (:func:`tada.limits.check_class_phrases`: count and length, checked
+before tokenising) and encoded in chunks by :func:`encode_in_chunks`, which checks between chunks
+whether the job was stopped (:func:`tada.errors.check_stopped`), so Stop frees the model promptly.
 """
 
 from __future__ import annotations
@@ -19,17 +23,22 @@ from typing import Any
 
 import torch
 
-from tada.errors import TextTooLongError
+from tada.errors import TextTooLongError, check_stopped, quote
+from tada.limits import check_class_phrases
 
 __all__ = [
     "CONTEXT_LENGTH",
+    "ENCODE_CHUNK",
     "TextTooLongError",
     "class_texts",
     "tokenize",
+    "encode_in_chunks",
     "TextFeatureCache",
 ]
 
 CONTEXT_LENGTH = 77
+#: Texts encoded per step (a stop request takes effect between steps).
+ENCODE_CHUNK = 32
 
 
 @cache
@@ -41,9 +50,15 @@ def _tokenizer() -> Any:
 
 
 def class_texts(names: Sequence[str], template: str = "{}") -> list[str]:
-    """The texts fed to the text encoder for some class names (ILA's template is the bare name)."""
+    """The texts fed to the text encoder for some class names (ILA's template is the bare name).
+
+    Raises:
+        tada.errors.TooManyPhrasesError, TextTooLongError: beyond :mod:`tada.limits`' bounds.
+    """
     if isinstance(names, str):
         raise TypeError("class names must be a list of strings, not a single string")
+    names = list(names)
+    check_class_phrases([str(n) for n in names])  # before formatting or tokenising anything
     texts = [template.format(str(n)) for n in names]
     if not texts:
         raise ValueError("at least one class name is needed")
@@ -63,9 +78,29 @@ def tokenize(texts: str | Sequence[str], context_length: int = CONTEXT_LENGTH) -
         needed = len(tok.encode(text)) + 2  # + start and end tokens
         if needed > context_length:
             raise TextTooLongError(
-                f"Text of {needed} tokens does not fit the {context_length}-token context: {text[:80]!r}"
+                f"Text of {needed} tokens does not fit the {context_length}-token context: {quote(text)}"
             )
-    return tok(list(texts), context_length=context_length).long()
+    with torch.device("cpu"):  # token ids are data, also when a model is being built on ``meta``
+        return tok(list(texts), context_length=context_length).long()
+
+
+def encode_in_chunks(
+    encode: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Tensor, chunk: int | None = None
+) -> torch.Tensor:
+    """``encode(tokens)`` computed ``chunk`` rows at a time, stopping between chunks when the job running
+    this was stopped (raises :class:`tada.errors.Cancelled`).  Each row is encoded on its own (causal
+    attention, no cross-row interaction), so chunking does not change the features.  ``chunk``
+    defaults to :data:`ENCODE_CHUNK`.
+    """
+    chunk = chunk or ENCODE_CHUNK
+    if tokens.shape[0] <= chunk:
+        check_stopped()
+        return encode(tokens)
+    parts = []
+    for start in range(0, tokens.shape[0], chunk):
+        check_stopped()
+        parts.append(encode(tokens[start : start + chunk]))
+    return torch.cat(parts)
 
 
 class TextFeatureCache:

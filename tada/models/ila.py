@@ -38,7 +38,7 @@ from tada.labels import get_labels
 from tada.layers.clip import LayerNorm, QuickGELU, ResidualAttentionBlock, Transformer, embed_patches
 from tada.layers.ila_align import ALIGN_HIDDEN, ILAAlign, alignment_loss
 from tada.models.base import VideoClassifier
-from tada.text import CONTEXT_LENGTH, TextFeatureCache, class_texts, tokenize
+from tada.text import CONTEXT_LENGTH, TextFeatureCache, class_texts, encode_in_chunks, tokenize
 from tada.trace import active_trace, untraced
 
 __all__ = [
@@ -407,7 +407,7 @@ class ILA(VideoClassifier):
     def set_text_tokens(self, tokens: torch.Tensor, names: Sequence[str] | None = None) -> None:
         """Score against pre-tokenised texts ``(K, context_length)`` (e.g. a reduced-vocabulary model)."""
         self._require_text()
-        tokens = torch.as_tensor(tokens, dtype=torch.long).cpu()
+        tokens = torch.as_tensor(tokens, dtype=torch.long, device="cpu")  # CPU data, also inside a meta build
         if tokens.dim() != 2 or tokens.shape[1] != self.context_length:
             raise ValueError(f"text tokens must be (K, {self.context_length}), got {tuple(tokens.shape)}")
         self._check_tokens(tokens)
@@ -465,7 +465,9 @@ class ILA(VideoClassifier):
         def compute() -> torch.Tensor:
             toks = tokens if tokens is not None else tokenize(list(names), self.context_length)
             self._check_tokens(toks)
-            return untraced(lambda: self.encode_text(toks.to(weight.device)))
+            # Chunked so a stopped job ends between chunks; each chunk untraced (untraced drops the context,
+            # so the stop check must stay outside it).
+            return encode_in_chunks(lambda t: untraced(lambda: self.encode_text(t)), toks.to(weight.device))
 
         if self.training and torch.is_grad_enabled() and weight.requires_grad:
             return compute()  # training the text side: no cache, gradients flow (the official run froze it)

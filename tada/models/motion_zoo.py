@@ -29,13 +29,13 @@ import torch
 from tada._pretrained import generate_default_cfgs
 from tada._registry import register_model
 from tada.constants import DEFAULT_MODEL, MOTION_MEAN, MOTION_STD
-from tada.errors import OutOfVocabularyError
+from tada.errors import OutOfVocabularyError, quote
 from tada.models.frame2d import Frame2D
 from tada.models.ila import ILA
 from tada.models.tadaconvnextv2 import TAdaConvNeXtV2
 from tada.models.tadaformer import TAdaFormer
 from tada.motion.generator import CLASSES, NUM_CLASSES
-from tada.text import class_texts, tokenize
+from tada.text import class_texts, encode_in_chunks, tokenize
 from tada.trace import untraced
 
 __all__ = [
@@ -130,8 +130,9 @@ class MotionILA(ILA):
     def __init__(self, **kwargs: Any):
         vocab = motion_vocabulary()
         super().__init__(vocab_size=len(vocab), **kwargs)
-        self._remap = torch.full((max(vocab) + 1,), -1, dtype=torch.long)
-        self._remap[torch.tensor(vocab)] = torch.arange(len(vocab))
+        with torch.device("cpu"):  # a lookup table for token ids (CPU data), also when built on ``meta``
+            self._remap = torch.full((max(vocab) + 1,), -1, dtype=torch.long)
+            self._remap[torch.tensor(vocab)] = torch.arange(len(vocab))
         self.set_class_names(None)
 
     def remap_tokens(self, texts: Sequence[str]) -> torch.Tensor:
@@ -141,9 +142,10 @@ class MotionILA(ILA):
         mapped = torch.where(inside, self._remap[clip.clamp(max=len(self._remap) - 1)], torch.full_like(clip, -1))
         bad = [t for t, row in zip(texts, mapped, strict=True) if bool((row < 0).any())]
         if bad:
+            shown = ", ".join(quote(b) for b in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
             raise OutOfVocabularyError(
                 f"this bundled tiny ILA only knows the words of its {len(CLASSES)} motion classes "
-                f"({', '.join(CLASSES)}); it cannot score {', '.join(repr(b) for b in bad)}. "
+                f"({', '.join(CLASSES)}); it cannot score {shown}. "
                 "Use a released ILA (e.g. ila_b16.k400_8f) for open-vocabulary phrases."
             )
         return mapped
@@ -160,7 +162,10 @@ class MotionILA(ILA):
             return self.encode_text(tokens.to(weight.device))  # training: no cache, gradients flow
         digest = hashlib.sha1(tokens.numpy().tobytes()).hexdigest()
         key = ("tokens", digest, tuple(tokens.shape), weight.device, weight.dtype, self._weights_version)
-        return self.text_cache.get(key, lambda: untraced(lambda: self.encode_text(tokens.to(weight.device))))
+        return self.text_cache.get(
+            key,
+            lambda: encode_in_chunks(lambda t: untraced(lambda: self.encode_text(t)), tokens.to(weight.device)),
+        )
 
 
 # --- bundled variants (registered with their builders below) --------------------------------------------
