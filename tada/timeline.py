@@ -2,8 +2,12 @@
 
 ``compute_timeline(path, model)`` places windows over the clip, samples each window with the
 model's own protocol (interval, segment or uniform sampling inside the window), decodes only the
-frames those windows need (the isolated decoder worker, one window at a time, so the cost is the
-frames decoded and the seeks, not the clip's duration), and runs the model on batches of windows.
+frames those windows need and runs the model on batches of windows.  The cost is the frames decoded
+and the seeks, not the clip's duration: the isolated decoder worker reads the windows in time order,
+a batch of windows per call, keeping the file open and decoding on where that is cheaper than a seek,
+and sends only the pixels the model's resize reads (the input tensors are bit for bit those of whole
+frames).  The frames to decode are counted from the keyframe index first; a request over
+:data:`MAX_DECODED_FRAMES` is refused with a message saying how many windows fit.
 
 The window length is the model's own clip: for interval sampling exactly the span it covers
 (``num_frames * sampling_rate`` frames at ``target_fps``); segment/uniform-sampled models spread their
@@ -39,7 +43,7 @@ from tada.video.sampling import sample_indices
 from tada.video.transforms import VideoTransform
 from tada.video.worker import get_pool
 
-__all__ = ["CLIP_SECONDS", "Timeline", "Window", "compute_timeline", "plan_windows"]
+__all__ = ["CLIP_SECONDS", "MAX_DECODED_FRAMES", "Timeline", "Window", "compute_timeline", "plan_windows"]
 
 #: Typical length of one training clip, by label set (Kinetics clips are 10 s, SSV2 clips ~4 s, the
 #: bundled motion task's clips 1 s: 8 frames at 8 fps). Used as the window of segment/uniform models.
@@ -47,6 +51,10 @@ CLIP_SECONDS: dict[str, float] = {"kinetics400": 10.0, "k710": 10.0, "ssv2": 4.0
 DEFAULT_CLIP_SECONDS = 8.0
 #: Windows computed per request when the stride is automatic (bounds the work of a long video).
 MAX_WINDOWS = 120
+#: Most frames decoded per request, counted in 1280x720 frames (a 1080p frame counts 2.25): a few
+#: minutes of one core at worst.  The windows' own frames are few (120 x 8); what costs is decoding
+#: from the keyframe before each window, so only clips with keyframes minutes apart come near it.
+MAX_DECODED_FRAMES = 100_000
 
 Progress = Callable[[float, str], None]
 
@@ -80,7 +88,8 @@ class Timeline:
     sampling: str
     num_frames: int
     warnings: tuple[str, ...] = ()
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: decode_s, preprocess_s, model_s
+    stats: dict[str, int] = field(default_factory=dict)  # frames decoded, seeks, decoder calls ...
 
     @property
     def probs(self) -> np.ndarray:
@@ -225,6 +234,32 @@ def _calibration_variation(tr: Any, batch: int) -> np.ndarray | None:
     return torch.stack(values).mean(dim=0).cpu().numpy()
 
 
+def _cost_error(
+    cost: dict[str, int], info: VideoInfo, n_windows: int, limit: int, fit: int, fit_stride: float | None
+) -> SettingsError:
+    """The message for a request over the decoding budget: how much, why, and what to change."""
+    why = ""
+    if cost["keyframes"]:
+        every = info.duration / cost["keyframes"]
+        if every > 10:
+            why = f" (this clip has a keyframe only every {every:.0f} s, and decoding starts at one)"
+    if fit >= 2:
+        change = f"Ask for at most {fit} windows (a stride of at least {fit_stride:.1f} s), or re-encode"
+    else:
+        change = "Re-encode"
+    return SettingsError(
+        f"These {n_windows} windows would need decoding about {cost['frames']:,} frames{why}; at most {limit:,} "
+        f"frames of {info.width}x{info.height} are decoded per request. {change} the clip with a keyframe every "
+        f"few seconds (e.g. ffmpeg -g 250)."
+    )
+
+
+def _decode_budget(max_decoded_frames: int, info: VideoInfo) -> int:
+    """The budget in frames of this clip's size (it is counted in 1280x720 frames)."""
+    pixels = max(int(info.width) * int(info.height), 1)
+    return max(1, int(max_decoded_frames * (1280 * 720) / max(pixels, 1280 * 720 // 16)))
+
+
 @torch.no_grad()
 def compute_timeline(
     path: str | os.PathLike,
@@ -239,6 +274,7 @@ def compute_timeline(
     progress: Progress | None = None,
     labels: list[str] | None = None,
     display_name: str | None = None,
+    max_decoded_frames: int = MAX_DECODED_FRAMES,
 ) -> Timeline:
     """The model's predictions over sliding windows of the whole video at ``path``.
 
@@ -247,10 +283,15 @@ def compute_timeline(
             preprocess; its ``labels`` name the classes unless ``labels`` is given).
         stride_s / window_s: seconds between window starts / window length (default: automatic).
         max_windows: most windows per call.
+        batch_size: windows per model call (and per decoder call).
+        max_decoded_frames: most frames decoded per call, counted in 1280x720 frames (a frame of
+            another size counts in proportion to its pixels); a request over it raises
+            :class:`SettingsError` saying how many windows would fit.
         progress: ``progress(fraction, text)``; raise from it to cancel.
 
     Raises:
-        VideoError: the file cannot be used. SettingsError: a stride asking for too many windows.
+        VideoError: the file cannot be used. SettingsError: a stride asking for too many windows, or
+        windows whose frames cost more decoding than ``max_decoded_frames``.
     """
     cfg = model.pretrained_cfg
     transform = VideoTransform(cfg, "single")
@@ -260,54 +301,97 @@ def compute_timeline(
     device = torch.device(device) if device is not None else next(model.parameters()).device
     names = list(labels) if labels is not None else list(getattr(model, "labels", None) or [])
     timeout = limits.decode_timeout_s
-    t_decode = t_model = 0.0
+    timings = {"decode_s": 0.0, "preprocess_s": 0.0, "model_s": 0.0}
+    stats = {"frames_decoded": 0, "frames_converted": 0, "seeks": 0, "decoder_calls": 0}
     windows: list[Window] = []
     warnings: dict[str, None] = {}
     track_calibration = getattr(cfg, "sampling", "") != "uniform"  # ILA has no calibration factors
 
+    def run_model(batch: list[tuple[int, float, float, np.ndarray]], inputs: list[torch.Tensor]) -> None:
+        t1 = time.perf_counter()
+        x = torch.stack(inputs).to(device)
+        if track_calibration:
+            with trace(model) as tr:
+                logits = model(x)
+            variation = _calibration_variation(tr, len(batch))
+        else:
+            logits, variation = model(x), None
+        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        for k, (i, s, e, idx) in enumerate(batch):
+            cal = None if variation is None else float(variation[k])
+            windows.append(Window(i, s, e, idx, probs[k], cal))
+        timings["model_s"] += time.perf_counter() - t1
+
     with get_pool().lease() as worker:
         t0 = time.perf_counter()
         info: VideoInfo = worker.call(decode.probe_file, (path, limits, "auto"), {}, timeout)
-        t_decode += time.perf_counter() - t0
         plan, window, stride = plan_windows(info, cfg, stride_s=stride_s, window_s=window_s, max_windows=max_windows)
-        pending: list[tuple[int, float, float, np.ndarray, torch.Tensor]] = []
+        # Cost is the frames decoded, known from the keyframe index before decoding anything.
+        every = np.unique(np.concatenate([idx for _, _, idx in plan]))
+        cost = worker.call(decode.read_cost, (path, every, limits, "auto"), {}, timeout)
+        budget = _decode_budget(max_decoded_frames, info)
+        if cost["frames"] > budget:
+            # How many windows would fit (fewer windows do not always help: with keyframes far apart
+            # the decoder reads on through the clip), found with the same costing.
+            fit, fit_stride, low, high = 0, None, 2, len(plan) - 1
+            while low <= high:
+                m = (low + high) // 2
+                fewer, _, m_stride = plan_windows(info, cfg, window_s=window_s, max_windows=m)
+                m_cost = worker.call(
+                    decode.read_cost, (path, np.concatenate([i for _, _, i in fewer]), limits, "auto"), {}, timeout
+                )
+                if m_cost["frames"] <= budget:
+                    fit, fit_stride, low = len(fewer), m_stride, m + 1
+                else:
+                    high = m - 1
+            raise _cost_error(cost, info, len(plan), budget, fit, fit_stride)
+        # The decoder sends only the pixels the model's resize reads (bit-exact, ~2 % of a 720p frame).
+        taps = transform.resize_taps(info.height, info.width)
+        per_frame_s = 0.01 * max(info.width * info.height, 1) / (1280 * 720)  # a generous decoding time
+        timings["decode_s"] += time.perf_counter() - t0
+        # Windows are read in time order, a batch per decoder call; the decoder keeps the file open
+        # between calls, so it decodes on from one batch to the next instead of seeking back, and it
+        # decodes the next batch while the model runs on this one.
+        chunks = [plan[b : b + batch_size] for b in range(0, len(plan), batch_size)]
+        tap_arg = None if taps.whole else (taps.rows, taps.cols)
 
-        def run_batch() -> None:
-            nonlocal t_model
-            t1 = time.perf_counter()
-            x = torch.stack([p[4] for p in pending]).to(device)
-            if track_calibration:
-                with trace(model) as tr:
-                    logits = model(x)
-                variation = _calibration_variation(tr, len(pending))
-            else:
-                logits, variation = model(x), None
-            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-            for k, (i, s, e, idx, _) in enumerate(pending):
-                cal = None if variation is None else float(variation[k])
-                windows.append(Window(i, s, e, idx, probs[k], cal))
-            pending.clear()
-            t_model += time.perf_counter() - t1
+        def submit(c: int) -> tuple[np.ndarray, float]:
+            unique, inverse = np.unique(np.concatenate([idx for _, _, idx in chunks[c]]), return_inverse=True)
+            kwargs = {"taps": tap_arg, "keep_open": c + 1 < len(chunks)}
+            worker.submit(decode.read_file, (path, unique, limits, "auto"), kwargs)
+            return inverse, timeout + per_frame_s * cost["frames"] * len(unique) / max(cost["targets"], 1)
 
-        for i, (start, end, idx) in enumerate(plan):
+        pending = submit(0)
+        done = 0
+        for c, chunk in enumerate(chunks):
             if progress is not None:
-                progress(i / len(plan), f"window {i + 1} of {len(plan)} ({start:.0f} s)")
+                text = f"windows {done + 1}-{done + len(chunk)} of {len(plan)} ({chunk[0][0]:.0f} s)"
+                progress(done / len(plan), text)
             t1 = time.perf_counter()
-            unique, inverse = np.unique(idx, return_inverse=True)
-            result = worker.call(decode.read_file, (path, unique, limits, "auto"), {}, timeout)
+            inverse, wait_s = pending
+            result = worker.collect(wait_s)
+            if c + 1 < len(chunks):
+                pending = submit(c + 1)
+            t2 = time.perf_counter()
+            timings["decode_s"] += t2 - t1  # the wait for the decoder (its work overlaps the model's)
             warnings.update(dict.fromkeys(result.warnings))
-            tensor = transform.crops(result.frames[inverse])[0]
+            stats["frames_decoded"] += int(result.stats.get("decoded", 0))
+            stats["frames_converted"] += int(result.stats.get("converted", 0))
+            stats["seeks"] += int(result.stats.get("seeks", 0))
+            stats["decoder_calls"] += 1
+            inputs, at = [], 0
+            for _, _, idx in chunk:
+                inputs.append(transform.crops(result.frames[inverse[at : at + len(idx)]], taps)[0])
+                at += len(idx)
             del result
-            t_decode += time.perf_counter() - t1
-            pending.append((i, start, end, idx, tensor))
-            if len(pending) >= batch_size:
-                run_batch()
-        if pending:
-            run_batch()
+            timings["preprocess_s"] += time.perf_counter() - t2
+            run_model([(done + k, s, e, idx) for k, (s, e, idx) in enumerate(chunk)], inputs)
+            done += len(chunk)
     if progress is not None:
         progress(1.0, f"{len(windows)} windows")
     if len(names) != (windows[0].probs.shape[0] if windows else len(names)):
         names = [f"class {i}" for i in range(windows[0].probs.shape[0])]
+    stats.update(planned_frames=int(cost["frames"]), distinct_frames=int(cost["targets"]))
     return Timeline(
         model=display_name or getattr(cfg, "name", type(model).__name__),
         labels=names,
@@ -318,5 +402,6 @@ def compute_timeline(
         sampling=str(cfg.sampling),
         num_frames=int(cfg.num_frames),
         warnings=tuple(warnings),
-        timings={"decode_s": t_decode, "model_s": t_model},
+        timings=timings,
+        stats=stats,
     )

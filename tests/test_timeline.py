@@ -13,19 +13,20 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from video_matrix import bad_inputs_fixture, hours_film  # noqa: F401  (pytest fixtures)
 
 import tada
 from tada.errors import SettingsError
 from tada.motion import generate_clip
 from tada.motion.media import write_mp4
 from tada.timeline import compute_timeline, plan_windows
-from tada.video import probe
+from tada.video import VideoTransform, load_clip, probe, read_frames
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = ["tadaconvnextv2_motion.tiny_8f", "tadaformer_motion.tiny_8f", "ila_motion.tiny_8f"]
 
 
-def motion_film(path: Path, segments: list[tuple[str, int]], fps: int = 8) -> Path:
+def motion_film(path: Path, segments: list[tuple[str, int]], fps: int = 8, scale: int = 2) -> Path:
     """One generated motion episode (8 frames) per second, ``seconds`` of each label in turn."""
     frames, seed = [], 0
     for label, seconds in segments:
@@ -33,7 +34,7 @@ def motion_film(path: Path, segments: list[tuple[str, int]], fps: int = 8) -> Pa
             clip = generate_clip(seed, label, num_frames=fps, size=32, distractors=False, noise=False)
             frames.append(clip.frames)
             seed += 1
-    return write_mp4(np.concatenate(frames), path, fps=fps, scale=2)
+    return write_mp4(np.concatenate(frames), path, fps=fps, scale=scale)
 
 
 def flat_film(path: Path, seconds: int, fps: int, size: tuple[int, int] = (64, 48)) -> Path:
@@ -129,6 +130,91 @@ def test_a_20_minute_and_a_2_hour_clip_give_a_full_timeline(tmp_path, models):
         os.remove(path)
 
 
+class InputRecorder:
+    """Records what a model is fed (a forward pre-hook), batch by batch."""
+
+    def __init__(self, model) -> None:
+        self.inputs: list = []
+        self.handle = model.register_forward_pre_hook(lambda module, args: self.inputs.append(args[0].clone()))
+
+    def __enter__(self) -> InputRecorder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.remove()
+
+
+def test_the_fast_path_feeds_the_model_the_frames_of_a_plain_read(tmp_path, models):
+    """Gathered pixels, one open decoder, batched calls: the model inputs are bit for bit those of
+    ``read_frames`` + ``VideoTransform`` for the same indices, and ``load_clip``'s for a whole-clip window."""
+    path = motion_film(tmp_path / "big.mp4", [("moving left", 6), ("moving up", 6)], scale=8)  # 256x256 -> 64
+    model = models["tadaconvnextv2_motion.tiny_8f"]
+    transform = VideoTransform(model.pretrained_cfg)
+    with InputRecorder(model) as rec:
+        tl = compute_timeline(path, model, stride_s=1.5, batch_size=3)
+    fed = np.concatenate([x.numpy() for x in rec.inputs])
+    assert len(tl.windows) == len(fed) == 8 and tl.stats["decoder_calls"] == 3
+    for w, x in zip(tl.windows, fed):
+        expected = transform.crops(read_frames(path, w.frames))[0].numpy()
+        np.testing.assert_array_equal(x, expected)
+    assert tl.stats["frames_converted"] == len(np.unique(np.concatenate([w.frames for w in tl.windows])))
+    assert tl.stats["distinct_frames"] <= tl.stats["frames_decoded"] <= tl.stats["planned_frames"] + 8
+    for name in ("tadaconvnextv2_motion.tiny_8f", "ila_motion.tiny_8f"):
+        with InputRecorder(models[name]) as rec:
+            whole = compute_timeline(path, models[name], window_s=100.0)
+        clip = load_clip(path, models[name].pretrained_cfg)
+        assert len(whole.windows) == 1 and whole.windows[0].frames.tolist() == clip.frame_indices
+        np.testing.assert_array_equal(rec.inputs[0].numpy(), clip.tensor.numpy())
+
+
+def test_a_cut_off_file_and_a_damaged_one_give_a_timeline_with_a_warning(bad_inputs, models):
+    model = models["tadaconvnextv2_motion.tiny_8f"]
+    cut = compute_timeline(bad_inputs["truncated_salvageable"], model)  # index first, cut in its media data
+    assert cut.windows and cut.info.truncated
+    assert any("cut off" in w and "frames could be recovered" in w for w in cut.warnings)
+    assert cut.windows[-1].frames.max() < cut.info.num_frames < 120
+    damaged = compute_timeline(bad_inputs["corrupted"], model)  # random bytes in the second half
+    assert len(damaged.windows) == 2 and np.allclose(damaged.probs.sum(axis=1), 1.0, atol=1e-5)
+    assert any("damaged" in w for w in damaged.warnings)
+
+
+def test_a_10_hour_clip_gives_a_full_timeline(tmp_path, models):
+    """36 000 frames at 1 fps: 120 windows from the keyframe index and 120 short reads."""
+    path = hours_film(tmp_path / "ten_hours.mp4", 10)
+    tl = compute_timeline(path, models["tadaconvnextv2_motion.tiny_8f"])
+    assert len(tl.windows) == 120 and tl.info.duration == pytest.approx(36000, abs=1.5)
+    assert tl.windows[-1].end_s == pytest.approx(36000, abs=1.5) and tl.stride_s == pytest.approx(35999 / 119)
+    assert tl.stats["frames_decoded"] <= 2 * 120  # every frame is a keyframe: no decoding between windows
+
+
+def test_a_request_over_the_decoding_budget_says_what_fits(tmp_path, models):
+    """Keyframes far apart make windows costly; the message gives the cost, the limit and what to change."""
+    path = tmp_path / "sparse_keys.mp4"
+    with av.open(str(path), "w") as container:  # 10 min at 2 fps, a keyframe every 2 min
+        stream = container.add_stream("libx264", rate=2)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "240", "x264-params": "scenecut=0:log-level=error"}
+        for i in range(1200):
+            img = np.full((48, 64, 3), (i * 5) % 256, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        container.mux(stream.encode())
+    model = models["tadaconvnextv2_motion.tiny_8f"]
+    # 64x48 frames count 1/16 of a 720p frame: a budget of 20 is 320 frames of this clip.
+    with pytest.raises(SettingsError) as err:
+        compute_timeline(path, model, max_decoded_frames=20)
+    msg = str(err.value)
+    assert msg.startswith("These 120 windows would need decoding about 1,")
+    assert "keyframe only every 120 s" in msg and "at most 320 frames of 64x48 are decoded per request" in msg
+    fit = int(msg.split("Ask for at most ")[1].split(" windows")[0])
+    stride = float(msg.split("a stride of at least ")[1].split(" s)")[0])
+    assert 2 <= fit < 120
+    tl = compute_timeline(path, model, stride_s=stride, max_decoded_frames=20)  # the advice works
+    assert len(tl.windows) == fit and tl.stats["frames_decoded"] <= 320 + 8
+    with pytest.raises(SettingsError) as err:
+        compute_timeline(path, model, max_decoded_frames=1)  # 16 frames: not even 2 windows fit
+    assert "Ask for" not in str(err.value) and "Re-encode the clip with a keyframe every few seconds" in str(err.value)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="2")
     return subprocess.run(
@@ -147,6 +233,18 @@ def test_cli_timeline_json_and_csv(left_then_right):
     r = _cli(str(left_then_right), "--timeline", "--stride", "0.01")
     assert r.returncode == 1 and r.stderr.startswith("error: A stride of 0.01 s needs")
     assert "Traceback" not in r.stderr
+
+
+def test_cli_timeline_of_a_damaged_file_warns_without_ffmpeg_lines(bad_inputs):
+    """The decoder logs errors on the damaged frames (to the worker's stderr, routed to the Python logger):
+    the CLI's stderr carries our warnings only."""
+    for name, said in (("corrupted", "damaged"), ("truncated_salvageable", "cut off")):
+        r = _cli(str(bad_inputs[name]), "--timeline", "--csv")
+        assert r.returncode == 0, r.stderr
+        assert len(list(csv.DictReader(io.StringIO(r.stdout)))) >= 1
+        lines = r.stderr.splitlines()
+        assert lines and all(line.startswith("warning: ") for line in lines), r.stderr
+        assert any(said in line for line in lines)
 
 
 def test_timeline_figure_matches_the_data(left_then_right, models):

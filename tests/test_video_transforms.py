@@ -155,3 +155,28 @@ def test_bad_arguments():
         VideoTransform(tada_cfg(input_layout="BHWC"))
     with pytest.raises(ValueError):
         VideoTransform(tada_cfg())(ramps(64, 64).astype(np.float32))
+
+
+@pytest.mark.parametrize("family", ["tadaconv", "ila"])
+@pytest.mark.parametrize("size", [(720, 1280), (1080, 1920), (47, 65), (1280, 720), (97, 131), (64, 64), (40, 30)])
+def test_gathered_pixels_give_the_same_input_bit_for_bit(family, size):
+    """``crops(frame[rows][:, cols], taps)`` with ``taps = resize_taps(h, w)`` equals ``crops(frame)`` exactly
+    (downscales read 2 rows/columns per output; enlargements and same-size frames read every pixel)."""
+    one = dict(num_crops=1, num_clips=1)
+    cfg = tada_cfg(**one) if family == "tadaconv" else ila_cfg(test_scale=73, crop_size=64, **one)
+    tr = VideoTransform(cfg)
+    h, w = size
+    frames = np.random.default_rng(h * w).integers(0, 256, (3, h, w, 3), dtype=np.uint8)
+    taps = tr.resize_taps(h, w)
+    gathered = np.ascontiguousarray(frames[:, taps.rows][:, :, taps.cols])
+    for _ in range(2):  # the second call reuses the canvas of the first
+        assert torch.equal(tr.crops(gathered, taps)[0], tr.crops(frames)[0])
+    nh, nw = tr._new_size(h, w)
+    if nh < h and nw < w:
+        assert len(taps.rows) <= 2 * nh and len(taps.cols) <= 2 * nw + 2
+    else:
+        assert taps.whole
+    if size == (720, 1280):
+        assert gathered[0].size / frames[0].size < 0.05  # what a decoder sends for a 64-pixel model
+    with pytest.raises(ValueError):
+        tr.crops(gathered[:, 1:], taps)

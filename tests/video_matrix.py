@@ -134,6 +134,35 @@ def write_clip(
         container.mux(stream.encode())
 
 
+def hours_film(
+    path: str | Path, hours: float, fps: int = 1, size: tuple[int, int] = (32, 24), distinct: int = 6
+) -> Path:
+    """A clip of ``hours`` at ``fps`` made in about a second: a few all-keyframe H.264 packets muxed again
+    and again (frame ``i`` shows grey level ``40 * (i % distinct)``)."""
+    w, h = size
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.time_base = Fraction(1, fps)
+    enc.options = {"preset": "ultrafast", "g": "1", "x264-params": "log-level=error"}
+    packets = []
+    for i in range(distinct):
+        frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 40 * i, np.uint8), format="rgb24")
+        frame.pts = i
+        packets += [bytes(p) for p in enc.encode(frame)]
+    packets += [bytes(p) for p in enc.encode(None)]
+    assert len(packets) == distinct
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.extradata = enc.extradata
+        for i in range(int(hours * 3600 * fps)):
+            packet = av.Packet(packets[i % distinct])
+            packet.stream, packet.pts, packet.dts = stream, i, i
+            packet.time_base, packet.is_keyframe = Fraction(1, fps), True
+            out.mux(packet)
+    return path
+
+
 def write_audio_only(path: str | Path, seconds: float = 1.0) -> None:
     """An AAC-in-MP4 file with no video stream (named .mp4 on purpose)."""
     rate = 16000

@@ -32,7 +32,7 @@ import numpy as np
 from tada.video.errors import VideoError
 from tada.video.info import VideoInfo, VideoLimits
 
-__all__ = ["ReadResult", "probe_file", "read_file", "check_path"]
+__all__ = ["ReadResult", "probe_file", "read_cost", "read_file", "check_path"]
 
 _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
@@ -191,20 +191,28 @@ def _scan_packets(container, stream, file_size: int) -> _Scan:
     return _Scan(pts, key, Fraction(tb), seekable, complete, int(stream.frames or 0), discarded)
 
 
+def _declared_duration(container, stream) -> float | None:
+    """Seconds the container header announces for the video stream (None when it says nothing)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration and container.duration > 0:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return None
+
+
 def _rotation_k(frame) -> int:
     """np.rot90 turns for a decoded frame (PyAV reports the display-matrix angle, counter-clockwise)."""
     rot = getattr(frame, "rotation", 0) or 0
     return int(round(rot / 90.0)) % 4
 
 
-def _to_rgb_into(frame, dst: np.ndarray) -> None:
-    """Write a decoded frame into ``dst`` (height, width, 3) as upright uint8 RGB.
+def _rgb_view(frame, height: int, width: int) -> np.ndarray:
+    """A decoded frame as an upright (height, width, 3) uint8 RGB array (a view of the converted frame).
 
-    The colour conversion is FFmpeg's (what decord and ``to_ndarray`` give); its output is copied
-    straight from the converted frame's buffer into ``dst``.  A frame of another size (a resolution
-    switch mid-stream, as WebRTC recordings do) is scaled to the first frame's size.
+    The colour conversion is FFmpeg's (what decord and ``to_ndarray`` give); the result is a view of
+    the converted frame's buffer, so the caller copies only the pixels it keeps.  A frame of another
+    size (a resolution switch mid-stream, as WebRTC recordings do) is scaled to ``height x width``.
     """
-    height, width = dst.shape[:2]
     k = _rotation_k(frame)
     sw, sh = (width, height) if k % 2 == 0 else (height, width)
     if frame.width == sw and frame.height == sh:
@@ -214,14 +222,36 @@ def _to_rgb_into(frame, dst: np.ndarray) -> None:
     plane = rgb.planes[0]
     rows = np.frombuffer(plane, np.uint8, count=sh * plane.line_size).reshape(sh, plane.line_size)
     view = rows[:, : sw * 3].reshape(sh, sw, 3)
-    dst[...] = np.rot90(view, k) if k else view
+    return np.rot90(view, k) if k else view
+
+
+def _to_rgb_into(frame, dst: np.ndarray) -> None:
+    """Write a decoded frame into ``dst`` (height, width, 3) as upright uint8 RGB (see :func:`_rgb_view`)."""
+    dst[...] = _rgb_view(frame, dst.shape[0], dst.shape[1])
 
 
 class _Slots:
-    """Where decoded frames go: one (H, W, 3) slot of a preallocated array per wanted frame index."""
+    """Where decoded frames go: one slot of a preallocated array per wanted frame index.
 
-    def __init__(self, targets: list[int], height: int, width: int) -> None:
-        self.array = np.empty((len(targets), height, width, 3), dtype=np.uint8)
+    A slot holds the whole upright frame (H, W, 3), or with ``taps = (rows, cols)`` only those rows
+    and columns of it (``frame[rows][:, cols]``: the pixels a model's resize reads, see
+    :class:`tada.video.transforms.ResizeTaps`), gathered straight from the converted picture.
+    """
+
+    def __init__(
+        self, targets: list[int], height: int, width: int, taps: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> None:
+        self.height, self.width = height, width
+        self.taps = None
+        shape = (height, width)
+        if taps is not None:
+            rows, cols = (np.asarray(t, dtype=np.intp).reshape(-1) for t in taps)
+            inside = rows.size and cols.size and rows.min() >= 0 and cols.min() >= 0
+            if not inside or rows.max() >= height or cols.max() >= width:
+                raise IndexError(f"taps lie outside the {width}x{height} frame")
+            self.taps = (rows, cols)
+            shape = (len(rows), len(cols))
+        self.array = np.empty((len(targets), *shape, 3), dtype=np.uint8)
         self.position = {i: k for k, i in enumerate(targets)}
         self.done: set[int] = set()
 
@@ -231,12 +261,30 @@ class _Slots:
     def __len__(self) -> int:
         return len(self.done)
 
+    def _gather(self, full: np.ndarray, dst: np.ndarray) -> None:
+        rows, cols = self.taps
+        np.take(np.take(full, rows, axis=0), cols, axis=1, out=dst)
+
     def put_frame(self, index: int, frame) -> None:
-        _to_rgb_into(frame, self.array[self.position[index]])
+        dst = self.array[self.position[index]]
+        if self.taps is None:
+            _to_rgb_into(frame, dst)
+        else:
+            self._gather(_rgb_view(frame, self.height, self.width), dst)
         self.done.add(index)
 
     def put_array(self, index: int, array: np.ndarray) -> None:
-        self.array[self.position[index]] = array
+        """A whole upright frame (H, W, 3)."""
+        dst = self.array[self.position[index]]
+        if self.taps is None:
+            dst[...] = array
+        else:
+            self._gather(array, dst)
+        self.done.add(index)
+
+    def copy_slot(self, index: int, source: int) -> None:
+        """Fill ``index`` with the frame already read for ``source`` (a damaged frame's stand-in)."""
+        self.array[self.position[index]] = self.array[self.position[source]]
         self.done.add(index)
 
 
@@ -277,6 +325,11 @@ class _PyAVReader:
             # can declare 15360x15360, and decoding one such frame alone costs ~0.5 GB.
             (limits or VideoLimits()).check_pixels(int(cc.width or 0), int(cc.height or 0))
             self.average_rate = stream.average_rate
+            # A clip far over the duration limit is refused from its header, before the packet scan
+            # (which grows with the duration: ~1 s per hour of 30 fps video).
+            declared = _declared_duration(container, stream)
+            if declared is not None:
+                (limits or VideoLimits()).check_duration(declared)
             self.scan = _scan_packets(container, stream, file_size)
             others = (
                 len(container.streams.video)
@@ -297,6 +350,7 @@ class _PyAVReader:
         self.rotation = 0
         self.pix_fmt = ""
         self.stats = {"decoded": 0, "converted": 0, "seeks": 0, "bad_packets": 0}
+        self._live: tuple[Any, int] | None = None  # (open container, last index given) between reads
         self._first_frame_meta()
         self._info = self._make_info()
 
@@ -389,31 +443,77 @@ class _PyAVReader:
 
     # -- frames ---------------------------------------------------------------------------------
 
-    def read(self, targets: list[int], got: _Slots) -> None:
+    def read(self, targets: list[int], got: _Slots, keep_open: bool = False) -> None:
         """Decode the frames at the given presentation indices (sorted, unique) into ``got``; frames
-        that cannot be decoded (damaged data) are left out."""
+        that cannot be decoded (damaged data) are left out.
+
+        ``keep_open``: keep the file open and the decoder where it stopped, so that a next call
+        asking for later frames (the next windows of a timeline) decodes on instead of reopening
+        the file and seeking.
+        """
         if self.scan.seekable:
-            self._read_by_pts(targets, got)
+            self._read_by_pts(targets, got, keep_open)
         else:
+            self.close()
             self._read_sequential(targets, got, by_pts=False, threads="AUTO")
         rest = [i for i in targets if i not in got]
         if rest:
             # Damaged data, or a container whose seeking misbehaves: decode the rest from the start,
             # single-threaded (FFmpeg's frame threads drop the frames around a decoding error).
+            self.close()
             self._read_sequential(rest, got, by_pts=self.scan.seekable, threads="NONE")
 
-    def _read_by_pts(self, targets: list[int], got: _Slots) -> None:
+    def close(self) -> None:
+        """Close the file a previous ``read(keep_open=True)`` left open."""
+        live, self._live = self._live, None
+        if live is not None:
+            live[0].close()
+
+    def cost(self, targets: list[int]) -> tuple[int, int]:
+        """``(frames decoded, seeks)`` that reading ``targets`` (sorted, unique) from a closed file takes.
+
+        The same rule as :meth:`_read_by_pts`: seek to the keyframe before a target only when it lies
+        ahead of the decoder, else decode on.  Without a timestamp index every frame up to the last
+        target is decoded.
+        """
+        if not targets:
+            return 0, 0
+        if not self.scan.seekable:
+            return int(targets[-1]) + 1, 0
+        key_idx = np.flatnonzero(self.scan.key)
+        t = np.asarray(targets, dtype=np.int64)
+        j = np.searchsorted(key_idx, t, side="right") - 1
+        k = np.where(j >= 0, key_idx[np.maximum(j, 0)], 0)
+        decoded = seeks = 0
+        pos = -1
+        for i, key in zip(t.tolist(), k.tolist()):
+            if key > pos:
+                decoded += i - key + 1
+                seeks += 1
+            else:
+                decoded += i - pos
+            pos = i
+        return decoded, seeks
+
+    def _read_by_pts(self, targets: list[int], got: _Slots, keep_open: bool = False) -> None:
         import av
 
         pts = self.scan.pts
         key_idx = np.flatnonzero(self.scan.key)
         wanted = {int(pts[i]) for i in targets}
-        with av.open(self.path, metadata_errors="ignore") as container:
+        live, self._live = self._live, None
+        if live is not None:
+            container, pos = live
+            # Decode on from where the last call stopped when every target lies ahead of it.
+            positioned = 0 <= pos < targets[0]
+        else:
+            container = av.open(self.path, metadata_errors="ignore")
+            container.streams[self.stream_index].codec_context.thread_type = "AUTO"
+            pos, positioned = -1, False  # pos: presentation index of the last frame the decoder gave
+        keep = False
+        try:
             stream = container.streams[self.stream_index]
             cc = stream.codec_context
-            cc.thread_type = "AUTO"
-            pos = -1  # presentation index of the last frame the decoder gave, -1 right after a seek
-            positioned = False
             ti = 0
             while ti < len(targets):
                 i = targets[ti]
@@ -458,6 +558,12 @@ class _PyAVReader:
                         break
                 if not reached:  # end of file: what was not produced is not there
                     positioned, pos = True, len(pts)
+            keep = keep_open
+        finally:
+            if keep:
+                self._live = (container, pos if positioned else -1)
+            else:
+                container.close()
 
     def _read_sequential(self, targets: list[int], got: _Slots, by_pts: bool, threads: str) -> None:
         """Decode from the start, numbering frames as they come (no seeking): the safe path."""
@@ -543,7 +649,14 @@ class _DecordReader:
             self.vr.get_frame_timestamp([0]).reshape(-1)[0]
         )
 
-    def read(self, targets: list[int], got: _Slots) -> None:
+    def close(self) -> None:
+        """Nothing stays open between calls (decord keeps its own reader state)."""
+
+    def cost(self, targets: list[int]) -> tuple[int, int]:
+        """``(frames decoded, seeks)``: unknown for decord, counted as the targets themselves."""
+        return len(targets), len(targets)
+
+    def read(self, targets: list[int], got: _Slots, keep_open: bool = False) -> None:
         try:
             batch = self.vr.get_batch(list(targets)).asnumpy()
         except Exception as exc:
@@ -589,7 +702,7 @@ def _open_reader(path: str, limits: VideoLimits | None, backend: str):
                     raise err from None
         _cache[key] = reader
         while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+            _cache.popitem(last=False)[1].close()
     (limits or VideoLimits()).check_info(reader.info())
     return reader
 
@@ -599,16 +712,61 @@ def probe_file(path: str | os.PathLike, limits: VideoLimits | None = None, backe
     return _open_reader(os.fspath(path), limits, backend).info()
 
 
+def _keep_only_open(reader: Any) -> None:
+    """At most one file stays open in a worker (the one a timeline is reading through)."""
+    global _open_reader_ref
+    if _open_reader_ref is not None and _open_reader_ref is not reader:
+        _open_reader_ref.close()
+    _open_reader_ref = reader
+
+
+_open_reader_ref: Any = None
+
+
+def read_cost(
+    path: str | os.PathLike,
+    indices,
+    limits: VideoLimits | None = None,
+    backend: str = "auto",
+) -> dict[str, int]:
+    """What reading ``indices`` in one pass would decode, from the keyframe index alone (no decoding).
+
+    ``{"frames": frames decoded, "seeks": seeks, "targets": distinct frames asked, "keyframes":
+    keyframes in the file (0 when unknown), "pixels": pixels per frame}``.
+    """
+    reader = _open_reader(os.fspath(path), limits, backend)
+    info = reader.info()
+    targets = sorted(set(np.asarray(indices, dtype=np.int64).reshape(-1).tolist()))
+    decoded, seeks = reader.cost(targets)
+    keyframes = int(np.count_nonzero(reader.scan.key)) if isinstance(reader, _PyAVReader) else 0
+    return {
+        "frames": int(decoded),
+        "seeks": int(seeks),
+        "targets": len(targets),
+        "keyframes": keyframes,
+        "pixels": int(info.width * info.height),
+    }
+
+
 def read_file(
     path: str | os.PathLike,
     indices,
     limits: VideoLimits | None = None,
     backend: str = "auto",
+    *,
+    taps: tuple[np.ndarray, np.ndarray] | None = None,
+    keep_open: bool = False,
 ) -> ReadResult:
     """Frames at presentation ``indices`` (any order, repeats allowed), in this process.
 
     A frame that cannot be decoded (damaged data) is replaced by the nearest frame that could, and a
     warning says so; when none can, :class:`VideoError` ``decode_failed`` is raised.
+
+    ``taps = (rows, cols)``: return only those rows and columns of each upright frame
+    (``frame[rows][:, cols]``, e.g. the pixels a model's resize reads: :meth:`VideoTransform.resize_taps
+    <tada.video.transforms.VideoTransform.resize_taps>`), so a call carries kilobytes per frame instead
+    of megabytes.  ``keep_open``: leave the file open with the decoder where it stopped, so a next call
+    for later frames decodes on (one open file per worker; any call without it closes it).
     """
     reader = _open_reader(os.fspath(path), limits, backend)
     info = reader.info()
@@ -619,8 +777,13 @@ def read_file(
         raise IndexError(f"frame indices must be in [0, {info.num_frames - 1}], got {idx.min()}..{idx.max()}")
     targets = sorted(set(idx.tolist()))
     before = dict(reader.stats)
-    got = _Slots(targets, info.height, info.width)
-    reader.read(targets, got)
+    got = _Slots(targets, info.height, info.width, taps)
+    _keep_only_open(reader)
+    try:
+        reader.read(targets, got, keep_open=keep_open)
+    finally:
+        if not keep_open:
+            reader.close()
     if not len(got):
         raise VideoError("The video is damaged: none of the needed frames could be decoded.", "decode_failed")
     warnings = list(info.warnings)
@@ -628,7 +791,7 @@ def read_file(
     if missing:
         have = np.asarray(sorted(got.done))
         for i in missing:
-            got.put_array(i, got.array[got.position[int(have[np.argmin(np.abs(have - i))])]])
+            got.copy_slot(i, int(have[np.argmin(np.abs(have - i))]))
         warnings.append(
             f"{len(missing)} of {len(targets)} frames were damaged and replaced by their nearest readable frame."
         )

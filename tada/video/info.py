@@ -95,13 +95,18 @@ class VideoLimits:
     def check_info(self, info: VideoInfo) -> None:
         """Raise ``VideoError`` when a probed video is too long or too large in pixels."""
         self.check_size(info.file_size)
-        if info.duration > self.max_duration_s:
+        self.check_duration(info.duration)
+        self.check_pixels(info.width, info.height)
+
+    def check_duration(self, seconds: float) -> None:
+        """Raise ``VideoError('too_long')`` for a clip over ``max_duration_s`` (also checked from the
+        header's duration before the packet scan, so a far too long file is refused in a moment)."""
+        if seconds > self.max_duration_s:
             raise VideoError(
-                f"The clip is {_fmt_seconds(info.duration)} long; the longest accepted is "
+                f"The clip is {_fmt_seconds(seconds)} long; the longest accepted is "
                 f"{_fmt_seconds(self.max_duration_s)}. Please trim it.",
                 "too_long",
             )
-        self.check_pixels(info.width, info.height)
 
     def check_pixels(self, width: int, height: int) -> None:
         """Raise ``VideoError('too_high_resolution')`` for frames over ``max_pixels``.

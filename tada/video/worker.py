@@ -182,6 +182,7 @@ class _Worker:
         self._tx = Connection(parent_tx, readable=False)
         self._rx = Connection(parent_rx, writable=False)
         self.calls = 0
+        self.pending = False  # a submitted call whose answer was not collected yet
         try:
             if not self._rx.poll(_START_TIMEOUT_S):
                 raise RuntimeError("the decoder process did not start in time")
@@ -217,11 +218,30 @@ class _Worker:
         )
 
     def call(self, fn: Callable, args: tuple, kwargs: dict, timeout: float) -> Any:
+        """``fn(*args, **kwargs)`` in this worker, waiting at most ``timeout`` seconds for the answer."""
+        self.submit(fn, args, kwargs)
+        return self.collect(timeout)
+
+    def submit(self, fn: Callable, args: tuple, kwargs: dict) -> None:
+        """Start ``fn(*args, **kwargs)`` in this worker and return at once; :meth:`collect` gets the result.
+
+        The caller works on while the worker decodes (a timeline runs the model on one batch of
+        windows while the next batch is decoded).  One call at a time: a worker leased back to its
+        pool with a call still running is stopped, not reused.
+        """
+        if self.pending:
+            raise RuntimeError("the decoder worker is still busy with a call; collect it first")
         self.calls += 1
         try:
             self._tx.send((fn, args, kwargs))
         except (OSError, ValueError):
             raise self._died() from None
+        self.pending = True
+
+    def collect(self, timeout: float) -> Any:
+        """The result of the call :meth:`submit` started (its exception re-raised here)."""
+        if not self.pending:
+            raise RuntimeError("no decoder call is running")
         try:
             if not self._rx.poll(timeout):
                 self.kill()
@@ -239,6 +259,7 @@ class _Worker:
                 buffers.append(buf)
         except (EOFError, OSError):
             raise self._died() from None
+        self.pending = False
         result = pickle.loads(payload, buffers=buffers)
         if status == "error":
             raise result
@@ -278,6 +299,8 @@ class DecoderPool:
             yield worker
         finally:
             if worker is not None:
+                if worker.pending:  # left with a call running (the caller stopped early): its answer
+                    worker.kill()  # would be read as the next caller's, so the worker goes
                 if worker.alive() and worker.calls < self.max_calls_per_worker and not self._closed:
                     with self._lock:
                         self._idle.append(worker)
