@@ -138,14 +138,15 @@ def main() -> None:
         f"torch threads {args.threads}; load average before {load:.1f}, after {os.getloadavg()[0]:.1f}"
     )
     for total, cpu, peak, tl in runs:
-        t, st = tl.timings, tl.stats
+        t, st = tl.timings, getattr(tl, "stats", {})  # (older versions had no preprocess split, no stats)
+        pre = t.get("preprocess_s", 0.0)
+        keys = ("frames_decoded", "seeks", "decoder_calls")
+        counts = ", ".join(f"{st[k]} {k.replace('_', ' ')}" for k in keys if k in st)
         print(
             f"end-to-end {total:.2f} s (target <= 30 s, ratio {total / 30:.2f}); decode {t['decode_s']:.2f} s "
-            f"({t['decode_s'] / total:.0%}), preprocess {t['preprocess_s']:.2f} s ({t['preprocess_s'] / total:.0%}), "
+            f"({t['decode_s'] / total:.0%}), preprocess {pre:.2f} s ({pre / total:.0%}), "
             f"model {t['model_s']:.2f} s ({t['model_s'] / total:.0%}); CPU {cpu:.2f} s (process + decoder worker); "
-            f"peak memory {peak / 2**30:.2f} GiB (target <= 1 GiB, ratio {peak / 2**30:.2f}); "
-            f"{st['frames_decoded']} frames decoded, {st['frames_converted']} converted, {st['seeks']} seeks, "
-            f"{st['decoder_calls']} decoder calls"
+            f"peak memory {peak / 2**30:.2f} GiB (target <= 1 GiB, ratio {peak / 2**30:.2f}); {counts or 'no counts'}"
         )
     if len(runs) > 1:
         walls = sorted(r[0] for r in runs)
