@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import tempfile
 import time
 from collections import OrderedDict
@@ -38,10 +39,10 @@ from app.present import (
     top5,
     view_choices,
 )
-from app.service import Analysis, Sampling, Service
+from app.service import MAX_FRAMES, Analysis, Sampling, Service
 from tada.errors import WeightsUnavailableError
 
-__all__ = ["Handlers", "guarded", "parse_sampling"]
+__all__ = ["FRAMES_RULE", "Handlers", "readable_slider", "guarded", "parse_sampling"]
 
 log = logging.getLogger("tada.app")
 
@@ -96,24 +97,68 @@ def guarded(what: str) -> Callable[[Callable], Callable]:
     return deco
 
 
-def parse_sampling(frames: Any, views: Any, start: Any, stride: Any) -> Sampling:
-    def num(x: Any) -> float | None:
-        if isinstance(x, str):
-            x = x.strip()
-        if x is None or x == "":
-            return None
-        try:
-            return float(x)
-        except (TypeError, ValueError):
-            raise AppError(f"'{x}' is not a number.") from None
+def _number(x: Any, what: str, rule: str) -> float | None:
+    """``x`` from a text field as a finite number; None when empty; AppError naming the field otherwise."""
+    if isinstance(x, str):
+        x = x.strip()
+    if x is None or x == "":
+        return None
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        raise AppError(f"{what} must be {rule}; '{x}' is not a number.") from None
+    if not math.isfinite(value):
+        raise AppError(f"{what} must be {rule}, not {x}.")
+    return value
 
-    f, st, sd = num(frames), num(start), num(stride)
+
+def _whole(x: Any, what: str, rule: str, low: int, high: int | None = None) -> int | None:
+    value = _number(x, what, rule)
+    if value is None:
+        return None
+    if value != int(value) or value < low or (high is not None and value > high):
+        raise AppError(f"{what} must be {rule}, not {x}.")
+    return int(value)
+
+
+FRAMES_RULE = f"a whole number from 1 to {MAX_FRAMES} (empty: the model's own)"
+
+
+def parse_sampling(frames: Any, views: Any, start: Any, stride: Any) -> Sampling:
+    """The Sampling fields as typed (text boxes, or numbers through the API): Frames a whole number
+    from 1 to :data:`~app.service.MAX_FRAMES`, Stride a whole number from 1, Start seconds from 0;
+    empty means the model's own.  Anything else is an :class:`AppError` that names the field."""
+    start_s = _number(start, "Start", "a time in seconds, 0 or more")
+    if start_s is not None and start_s < 0:
+        raise AppError(f"Start must be a time in seconds, 0 or more, not {start}.")
     return Sampling(
-        frames=None if not f else int(f),
+        frames=_whole(frames, "Frames", FRAMES_RULE, 1, MAX_FRAMES),
         views=str(views or "single"),
-        start=st,
-        stride=None if not sd else int(sd),
+        start=start_s,
+        stride=_whole(stride, "Stride", "a whole number, 1 or more (empty: the model's own)", 1),
     )
+
+
+def readable_slider(slider: gr.Slider) -> gr.Slider:
+    """``slider`` with a sentence for an out-of-range or non-numeric API value instead of Gradio's
+    preprocessing report (component index, types, the original exception).  The check wraps this one
+    instance's ``preprocess``: a subclass of a Gradio component would make Gradio write a ``.pyi``
+    stub beside this module."""
+    label = slider.label or "The value"
+    rule = f"a whole number from {slider.minimum:g} to {slider.maximum:g}"
+    original = slider.preprocess
+
+    def preprocess(payload: Any) -> float:
+        try:
+            value = _whole(payload, label, rule, int(slider.minimum), int(slider.maximum))
+        except AppError as exc:
+            raise gr.Error(str(exc), title="Not a valid setting", print_exception=False) from None
+        if value is None:
+            raise gr.Error(f"{label} must be {rule}.", title="Not a valid setting", print_exception=False)
+        return original(value)
+
+    slider.preprocess = preprocess  # type: ignore[method-assign]
+    return slider
 
 
 class Handlers:

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from app import hosting
 from app.catalogue import ModelInfo, catalogue, how_to_get_weights
-from app.service import Analysis
+from app.service import MAX_FRAMES, Analysis
 
 __all__ = [
     "CALIBRATION_VIEWS",
@@ -239,7 +239,9 @@ def sampling_fields(info: ModelInfo | None) -> tuple[dict[str, Any], dict[str, A
         return none, dict(none), dict(none)
     interval = info.sampling == "interval"
     frames = {
-        "placeholder": f"{info.num_frames} (the model's own)",
+        # The range the service accepts (MAX_FRAMES), so the field and its error message agree.
+        "placeholder": f"{info.num_frames} (the model's own)"
+        + ("" if info.family == "ila" else f"; a whole number, 1 to {MAX_FRAMES}"),
         "interactive": info.family != "ila",
         "label": "Frames" if info.family != "ila" else "Frames (fixed for ILA)",
     }

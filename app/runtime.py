@@ -46,7 +46,9 @@ __all__ = [
     "explain_duration",
     "forward",
     "forward_with_internals",
+    "cpu_budget",
     "limit_malloc_arenas",
+    "set_thread_budget",
     "threads_for",
 ]
 
@@ -161,19 +163,80 @@ def explain(
     return _explain(model, view, method, target=target, progress=progress, **opts)
 
 
-def limit_malloc_arenas() -> None:
-    """Cap glibc's malloc arenas (``TADA_MALLOC_ARENAS``, default 2; 0 keeps glibc's 8 per core).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # mallopt parameters (malloc.h)
 
-    Every thread that allocates under contention gets an arena of its own and glibc rarely gives their
-    memory back: under 8 concurrent clients the server grew by ~0.8 GB that way (the load audit of
-    issue #20; bench/bench_load.py measures it).
-    Called by ``app.py`` before Gradio and torch start their threads; ``MALLOC_ARENA_MAX`` in the
-    environment, read by glibc at start, wins when present.
-    """
-    arenas = int(os.environ.get("TADA_MALLOC_ARENAS", "2") or 0)
-    if arenas <= 0 or "MALLOC_ARENA_MAX" in os.environ:
-        return
+
+def _env_int(name: str, default: int) -> int:
     try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to cap
+        return int(os.environ.get(name, default) or 0)
+    except ValueError:
+        return default
+
+
+def limit_malloc_arenas() -> dict[str, int]:
+    """Tune glibc's allocator for a long-running server; returns what was set (empty off glibc).
+
+    * ``TADA_MALLOC_ARENAS`` (default 2; 0 keeps glibc's 8 per core): every thread that allocates
+      under contention gets an arena of its own, and glibc rarely gives their memory back.
+    * ``TADA_MALLOC_MMAP_KB`` (default 1024; 0 keeps glibc's sliding threshold): blocks from this size
+      up are mapped on their own and unmapped when freed.  glibc's own threshold climbs to 32 MiB
+      after the first large free, after which tensors land in the arenas and stay there fragmented;
+      a fixed threshold (with a trim threshold of 4x it) hands them back at once.
+
+    Measured by bench/bench_load.py (8 clients x 20 requests, README "Under load"): the mixed round
+    grew the server by ~0.6 GiB with glibc's defaults.  Called by ``app.py`` before Gradio and torch
+    start their threads; a ``MALLOC_ARENA_MAX`` / ``MALLOC_MMAP_THRESHOLD_`` in the environment, read
+    by glibc at start, wins over the matching setting.
+    """
+    settings: dict[str, int] = {}
+    arenas = _env_int("TADA_MALLOC_ARENAS", 2)
+    if arenas > 0 and "MALLOC_ARENA_MAX" not in os.environ:
+        settings["arenas"] = arenas
+    mmap_kb = _env_int("TADA_MALLOC_MMAP_KB", 1024)
+    if mmap_kb > 0 and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        settings["mmap_threshold"] = mmap_kb * 1024
+        if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+            settings["trim_threshold"] = 4 * mmap_kb * 1024
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune
+        return {}
+    params = {"arenas": _M_ARENA_MAX, "mmap_threshold": _M_MMAP_THRESHOLD, "trim_threshold": _M_TRIM_THRESHOLD}
+    return {k: v for k, v in settings.items() if mallopt(params[k], v) == 1}
+
+
+def cpu_budget() -> int:
+    """CPU cores this process may really use: its affinity mask, capped by a cgroup CPU quota (a
+    container or a Space often sees every core of the host but is allowed two)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max", encoding="ascii").read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))  # ceil
+    except (OSError, ValueError):
         pass
+    return max(1, cores)
+
+
+def set_thread_budget() -> int:
+    """Set torch's CPU threads to :func:`cpu_budget` (``$TADA_TORCH_THREADS`` wins) and its inter-op
+    pool to one thread; returns the intra-op count.
+
+    torch otherwise starts one thread per physical core it can see, which in a container is the host's:
+    each is another thread stack and malloc arena, and more threads than allowed cores only wait on
+    each other.  Models are run one request at a time per model (see ``app.service``), so one pool
+    of the allowed size is the whole budget; tiny models still drop to one thread (:func:`threads_for`).
+    """
+    if os.environ.get("TADA_THREAD_BUDGET", "1") == "0":  # the bench's "before": torch's own choice
+        return torch.get_num_threads()
+    n = _env_int("TADA_TORCH_THREADS", 0) or cpu_budget()
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already started (set once per process): keep what it has
+        pass
+    return n

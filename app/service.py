@@ -13,6 +13,7 @@ texts are model state and Captum hooks layers, so two requests must not interlea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,9 +37,12 @@ from tada.errors import quote
 from tada.limits import check_class_phrases
 from tada.video import Clip, VideoError, VideoLimits, average_view_scores, load_clip
 
-__all__ = ["Analysis", "Progress", "Sampling", "Service", "parse_class_names"]
+__all__ = ["MAX_FRAMES", "Analysis", "Progress", "Sampling", "Service", "parse_class_names", "tensor_bytes"]
 
 log = logging.getLogger("tada.app")
+
+#: The most frames a request may ask for (the Frames field says the same, ``app.handlers.FRAMES_RULE``).
+MAX_FRAMES = 64
 
 Progress = Callable[[float, str], Any]
 
@@ -100,6 +105,8 @@ class _Loaded:
     precision: str  # "fp32" or "bf16"
     note: str = ""
     threads: int | None = None  # CPU threads for this model (None: torch's default)
+    nbytes: int = 0  # parameters and buffers: what keeping the model costs
+    pinned: bool = False  # a bundled model: always kept
 
     @contextlib.contextmanager
     def running(self) -> Iterator[nn.Module]:
@@ -144,8 +151,12 @@ class Service:
         device: ``"cpu"``, ``"cuda"``... (default: ``$TADA_DEVICE``, else CUDA when present).
         precision: ``"auto"`` (bf16 on a GPU when it agrees with fp32 within ``runtime.BF16_TOLERANCE``),
             ``"fp32"`` or ``"bf16"`` (checked the same way, also on a CPU); see :func:`app.runtime.choose_precision`.
-        max_models: models kept in memory (least recently used ones are dropped).
+        model_memory: bytes of weights the model cache may hold besides the bundled models, which
+            are always kept (default ``$TADA_MODEL_CACHE_MB``, else 3072 MiB); the least recently used
+            models are dropped beyond it, but the one in use always stays.
         max_analyses: predictions kept for the tabs (default ``$TADA_ANALYSIS_CACHE``, else 8; 0 = none).
+        analysis_memory: bytes those predictions may hold (clip tensors, frames, internals; default
+            ``$TADA_ANALYSIS_CACHE_MB``, else 256 MiB); the newest one is kept whatever its size.
         limits: upload limits passed to the video layer.
     """
 
@@ -153,21 +164,24 @@ class Service:
         self,
         device: str | None = None,
         precision: str = "auto",
-        max_models: int = 3,
+        model_memory: int | None = None,
         max_analyses: int | None = None,
+        analysis_memory: int | None = None,
         limits: VideoLimits | None = None,
     ) -> None:
         self.device = torch.device(device or os.environ.get("TADA_DEVICE") or runtime.default_device())
         if precision not in ("auto", "fp32", "bf16"):
             raise ValueError("precision must be 'auto', 'fp32' or 'bf16'")
         self.precision = precision
-        self.max_models = max_models
+        self.model_memory = _mib_env("TADA_MODEL_CACHE_MB", 3072) if model_memory is None else model_memory
         self.max_analyses = int(os.environ.get("TADA_ANALYSIS_CACHE", 8)) if max_analyses is None else max_analyses
+        self.analysis_memory = _mib_env("TADA_ANALYSIS_CACHE_MB", 256) if analysis_memory is None else analysis_memory
         self.limits = limits or VideoLimits()
         self._lock = threading.Lock()
         self._models: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
         self._loading: dict[tuple[str, str], threading.Lock] = {}
         self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()
+        self._analysis_bytes: dict[tuple, int] = {}
 
     # --- catalogue ------------------------------------------------------------------------------
     def default_model(self) -> str | None:
@@ -195,6 +209,8 @@ class Service:
             precision=precision,
             note=note,
             threads=runtime.threads_for(model, self.device),
+            nbytes=tensor_bytes(model),
+            pinned=info.bundled,
         )
 
     def get_model(self, name: str, progress: Progress | None = None) -> _Loaded:
@@ -213,10 +229,33 @@ class Service:
             loaded = self._load(name, progress)
             with self._lock:
                 self._models[key] = loaded
-                while len(self._models) > self.max_models:
-                    self._models.popitem(last=False)
+                self._evict_models(keep=key)
                 self._loading.pop(key, None)
             return loaded
+
+    def _evict_models(self, keep: tuple[str, str]) -> None:
+        """Drop least recently used models until the unpinned ones fit :attr:`model_memory` (under the
+        lock).  Sized by bytes, not a count: one full-size model weighs as much as hundreds of
+        bundled ones, and a count smaller than the bundled set made mixed use reload them all the time."""
+        used = sum(m.nbytes for m in self._models.values() if not m.pinned)
+        for k in list(self._models):
+            if used <= self.model_memory:
+                break
+            m = self._models[k]
+            if k != keep and not m.pinned:
+                del self._models[k]
+                used -= m.nbytes
+                log.info(
+                    "model cache: dropped %s (%.0f MiB) to stay within %.0f MiB",
+                    k[0],
+                    m.nbytes / 2**20,
+                    self.model_memory / 2**20,
+                )
+
+    def model_cache_bytes(self) -> int:
+        """Bytes of weights the model cache holds now (bundled models included)."""
+        with self._lock:
+            return sum(m.nbytes for m in self._models.values())
 
     def warm_up(self, clip: str | os.PathLike | None = None, names: Sequence[str] | None = None) -> None:
         """Do once, before the first user, what the first request would otherwise pay for: start a
@@ -259,11 +298,11 @@ class Service:
             raise AppError("Views must be 'single' or 'official'.")
         if sampling.frames is not None and int(sampling.frames) != cfg.num_frames:
             frames = int(sampling.frames)
-            if family(cfg) == "ila" or frames < 1 or frames > 64:
+            if family(cfg) == "ila" or frames < 1 or frames > MAX_FRAMES:
                 raise AppError(
                     f"{cfg.name} takes exactly {cfg.num_frames} frames"
                     if family(cfg) == "ila"
-                    else "Frames must be between 1 and 64."
+                    else f"Frames must be a whole number from 1 to {MAX_FRAMES} (empty: the model's own)."
                 )
             changes["num_frames"] = frames
         if sampling.stride is not None and cfg.sampling == "interval" and int(sampling.stride) != cfg.sampling_rate:
@@ -308,13 +347,31 @@ class Service:
                 self._analyses.move_to_end(key)
         if analysis is None:
             analysis = self._predict(video, cfg, sampling, names, progress, internals)
-            with self._lock:
-                self._analyses[key] = analysis
-                while len(self._analyses) > self.max_analyses:
-                    self._analyses.popitem(last=False)
+            self._remember(key, analysis)
         if internals and not analysis.internals:
             self._add_internals(analysis, progress)
+            self._remember(key, analysis)  # internals add to its size
         return analysis
+
+    def _remember(self, key: tuple, analysis: Analysis) -> None:
+        """Cache ``analysis``, then drop the oldest ones beyond :attr:`max_analyses` or
+        :attr:`analysis_memory` (the newest always stays: the tabs reuse it at once)."""
+        if self.max_analyses <= 0:
+            return
+        size = tensor_bytes(analysis)
+        with self._lock:
+            self._analyses[key] = analysis
+            self._analyses.move_to_end(key)
+            self._analysis_bytes[key] = size
+            total = sum(self._analysis_bytes.values())
+            while len(self._analyses) > 1 and (len(self._analyses) > self.max_analyses or total > self.analysis_memory):
+                old, _ = self._analyses.popitem(last=False)
+                total -= self._analysis_bytes.pop(old, 0)
+
+    def analysis_cache_bytes(self) -> int:
+        """Bytes the cached predictions hold now (as :func:`tensor_bytes` counts them)."""
+        with self._lock:
+            return sum(self._analysis_bytes.values())
 
     def _key(
         self, video: str, model_name: str, sampling: Sampling, class_names: Sequence[str] | str | None
@@ -463,6 +520,59 @@ class Service:
 
 
 # --- helpers -----------------------------------------------------------------------------------------
+
+
+def _mib_env(name: str, default_mib: int) -> int:
+    """Bytes from an environment variable given in MiB (``default_mib`` when unset or not a number)."""
+    try:
+        return int(float(os.environ.get(name, default_mib)) * 2**20)
+    except ValueError:
+        return default_mib * 2**20
+
+
+def tensor_bytes(obj: Any, _seen: set[int] | None = None, _depth: int = 0) -> int:
+    """Bytes of the tensors and arrays reachable from ``obj`` (a module, dataclass, mapping or
+    sequence), each storage counted once: what keeping ``obj`` costs, Python objects aside."""
+    seen = set() if _seen is None else _seen
+    if _depth > 8 or id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        storage = obj.untyped_storage()
+        if storage.data_ptr() in seen:
+            return 0
+        seen.add(storage.data_ptr())
+        return storage.nbytes()
+    if isinstance(obj, np.ndarray):
+        base = obj
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        if id(base) != id(obj) and id(base) in seen:
+            return 0
+        seen.add(id(base))
+        return base.nbytes
+    if isinstance(obj, nn.Module):
+        return sum(tensor_bytes(t, seen) for t in (*obj.parameters(), *obj.buffers()))
+    if isinstance(obj, dict):
+        items: Any = obj.values()
+    elif isinstance(obj, list | tuple | set | frozenset):
+        items = obj
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        items = (getattr(obj, f.name, None) for f in dataclasses.fields(obj))
+    elif (
+        hasattr(obj, "__dict__")
+        and not isinstance(obj, type)
+        and type(obj).__module__.split(".")[0]
+        in (
+            "tada",
+            "visualizations",
+            "app",
+        )
+    ):
+        items = vars(obj).values()
+    else:
+        return 0
+    return sum(tensor_bytes(v, seen, _depth + 1) for v in items)
 
 
 def _set_class_names(model: nn.Module, names: tuple[str, ...] | None) -> None:

@@ -21,9 +21,9 @@ from typing import Any
 
 import gradio as gr
 
-from app import hosting
+from app import hosting, uploads
 from app.catalogue import catalogue, model_info
-from app.handlers import Handlers, guarded
+from app.handlers import Handlers, guarded, readable_slider
 from app.lesson import build_lesson
 from app.present import (
     CALIBRATION_VIEWS,
@@ -107,7 +107,8 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
     if examples is None:
         examples = example_clips() if default else []
 
-    with gr.Blocks(title="TAda Lab", analytics_enabled=False) as demo:
+    # delete_cache: uploads and made files are deleted once old (app.uploads; Gradio keeps them otherwise).
+    with gr.Blocks(title="TAda Lab", analytics_enabled=False, delete_cache=uploads.cache_sweep()) as demo:
         gr.Markdown(
             "# TAda Lab\nUpload a clip (or record one, or pick an example), choose a model, press **Predict**. "
             "The tabs below show what happens inside: per-frame calibration weights (TAdaConv), interactive "
@@ -256,8 +257,10 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                         elem_id="attr-method",
                     )
                     target = gr.Dropdown([PREDICTED], value=PREDICTED, label="Target class", allow_custom_value=True)
-                    steps = gr.Slider(
-                        4, 64, step=4, value=16, label="Steps (IG) / samples (SmoothGrad)", elem_id="attr-steps"
+                    steps = readable_slider(
+                        gr.Slider(
+                            4, 64, step=4, value=16, label="Steps (IG) / samples (SmoothGrad)", elem_id="attr-steps"
+                        )
                     )
                 signed = gr.Checkbox(
                     False,
@@ -457,7 +460,12 @@ def create_app(service: Service | None = None, warm_up: bool = True, **kwargs: A
 
 
 def launch_kwargs(**overrides: Any) -> dict[str, Any]:
-    """Arguments for ``demo.launch``: upload size cap, errors as messages, no telemetry, local files only."""
+    """Arguments for ``demo.launch``: upload size cap and per-client quota (:class:`app.uploads.UploadGuard`),
+    errors as messages, no telemetry, local files only, and Gradio's worker threads capped at
+    ``$TADA_MAX_THREADS`` (default 16, Gradio's is 40: compute runs ``$TADA_CONCURRENCY`` at a time
+    anyway, and every extra thread can hold a malloc arena of its own)."""
+    from starlette.middleware import Middleware
+
     # Checkpoints added from the page can be larger than a clip (the video layer caps clips itself).
     cap_mb = hosting.max_checkpoint_bytes() // 2**20 if hosting.model_uploads_allowed() else 0
     kwargs: dict[str, Any] = {
@@ -466,6 +474,8 @@ def launch_kwargs(**overrides: Any) -> dict[str, Any]:
         "footer_links": ["api", "settings"],
         "css": CSS,
         "allowed_paths": [str(APP_DIR / "examples"), str(REPO_ROOT / "assets" / "examples")],
+        "max_threads": max(4, _env_int("TADA_MAX_THREADS", 16)),
+        "app_kwargs": {"middleware": [Middleware(uploads.UploadGuard)]},
     }
     kwargs.update(overrides)
     return kwargs

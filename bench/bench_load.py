@@ -1,19 +1,28 @@
-"""The app under concurrent load: failures, latency percentiles and server memory before/after.
+"""The app under concurrent load: failures, latency percentiles, model loads and server memory.
 
-    .venv/bin/python bench/bench_load.py [--clients 8] [--requests 20] [--arenas 2 0] [--port 7911]
+    nice .venv/bin/python bench/bench_load.py [--clients 8] [--requests 20] [--configs app glibc] [--port 7911]
 
-For each ``--arenas`` value (glibc malloc arenas the app limits itself to, ``TADA_MALLOC_ARENAS``;
-0 = glibc's default of 8 per core) a fresh ``python app.py`` is started, offline, with the
-prediction cache off so every request decodes and runs. Then, through ``gradio_client``:
+For each ``--configs`` entry a fresh ``python app.py`` is started, offline, with the prediction cache
+off so every request decodes and runs:
 
-1. a ``/predict`` round: ``--clients`` threads x ``--requests`` calls, cycling over the bundled
+* ``app``: the app as it starts by default (app.runtime: 2 malloc arenas, a fixed 1 MiB mmap
+  threshold, torch threads = the cores the process may use; Gradio's worker threads capped at 16);
+* ``glibc``: the same code with glibc's allocator defaults and torch's own thread count
+  (``TADA_MALLOC_ARENAS=0 TADA_MALLOC_MMAP_KB=0 TADA_THREAD_BUDGET=0 TADA_MAX_THREADS=40``).
+
+Then, through ``gradio_client``:
+
+1. a ``/predict`` round: ``--clients`` threads x ``--requests`` calls, cycling over the four bundled
    models and the example clips;
 2. a mixed round: the same number of calls alternating ``/attributions`` (saliency, occlusion,
    frame ablation, integrated gradients at 8 steps) and ``/counterfactuals``.
 
-Printed per round: failures, p50/p90 wall time per call, and the server's resident memory (app +
-decoder workers) before, after and its peak (sampled every 0.2 s). Traffic goes to 127.0.0.1 only,
-and every loop is bounded by the counts above.
+Printed per round: failures, p50/p90 wall time per call, models loaded during the round (the
+server's "loaded ..." log lines: 0 when the cache holds every bundled model), and the server's
+resident memory (app + decoder workers) before, after and its peak (sampled every 0.2 s); then the
+steady state 5 s after the last round.  RSS counts the shared libraries torch maps (~0.4 GiB of the
+start figure with the CUDA build).  On a shared host timings swing by 2x; RSS much less.  Traffic
+goes to 127.0.0.1 only, and every loop is bounded by the counts above.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -82,7 +92,22 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] if s else float("nan")
 
 
-def bench(arenas: int, args: argparse.Namespace) -> None:
+CONFIGS = {
+    "app": {},
+    "glibc": {
+        "TADA_MALLOC_ARENAS": "0",
+        "TADA_MALLOC_MMAP_KB": "0",
+        "TADA_THREAD_BUDGET": "0",
+        "TADA_MAX_THREADS": "40",
+    },
+}
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def bench(config: str, args: argparse.Namespace) -> None:
     from gradio_client import handle_file
 
     from tada.models.motion_zoo import BUNDLED_MODELS
@@ -96,14 +121,17 @@ def bench(arenas: int, args: argparse.Namespace) -> None:
         GRADIO_SERVER_NAME="127.0.0.1",
         GRADIO_SERVER_PORT=str(args.port),
         TADA_ANALYSIS_CACHE="0",
-        TADA_MALLOC_ARENAS=str(arenas),
+        **CONFIGS[config],
     )
     url = f"http://127.0.0.1:{args.port}/"
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "app.py")], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    log = tempfile.NamedTemporaryFile("w+", prefix="bench_load_", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env, stdout=log, stderr=log)
     peak = [0]
     stop = threading.Event()
+
+    def loads() -> int:
+        return Path(log.name).read_text(errors="replace").count(" INFO loaded ")
+
     try:
         wait_http(url, proc)
         server = psutil.Process(proc.pid)
@@ -115,7 +143,7 @@ def bench(arenas: int, args: argparse.Namespace) -> None:
 
         threading.Thread(target=sample, daemon=True).start()
         time.sleep(3.0)  # the background warm-up loads the default model
-        label = "glibc default arenas" if arenas == 0 else f"{arenas} malloc arenas"
+        start_rss = server_rss(server)
 
         def predict(client, i: int) -> None:
             model = BUNDLED_MODELS[i % len(BUNDLED_MODELS)]
@@ -132,18 +160,27 @@ def bench(arenas: int, args: argparse.Namespace) -> None:
 
         for name, call in (("/predict", predict), ("mixed /attributions + /counterfactuals", mixed)):
             before = server_rss(server)
+            loaded = loads()
             peak[0] = before
             t0 = time.perf_counter()
             times, failures = run_round(url, args.clients, args.requests, call)
             wall = time.perf_counter() - t0
             after = server_rss(server)
             print(
-                f"[{label}] {name}: {len(times)} calls from {args.clients} clients in {wall:.0f} s, "
+                f"[{config}] {name}: {len(times)} calls from {args.clients} clients in {wall:.0f} s, "
                 f"{len(failures)} failed; p50 {statistics.median(times):.2f} s, p90 {pct(times, 0.9):.2f} s; "
-                f"server RSS {before / 2**30:.2f} -> {after / 2**30:.2f} GiB (peak {peak[0] / 2**30:.2f})"
+                f"{loads() - loaded} model loads; server RSS {gib(before)} -> {gib(after)} (peak {gib(peak[0])})",
+                flush=True,
             )
             for why in sorted(set(failures))[:5]:
                 print(f"    failure: {why}")
+        time.sleep(5.0)
+        steady = server_rss(server)
+        print(
+            f"[{config}] steady state: {gib(steady)} ({steady / 1e9:.2f} GB), {gib(steady - start_rss)} above "
+            f"the {gib(start_rss)} at start; {server.num_threads()} threads in the app process",
+            flush=True,
+        )
     finally:
         stop.set()
         proc.terminate()
@@ -151,17 +188,20 @@ def bench(arenas: int, args: argparse.Namespace) -> None:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+        os.unlink(log.name)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=20, help="calls per client and round")
-    ap.add_argument("--arenas", type=int, nargs="+", default=[2, 0], help="TADA_MALLOC_ARENAS values to compare")
+    ap.add_argument("--configs", nargs="+", default=["app", "glibc"], choices=list(CONFIGS), help="see above")
     ap.add_argument("--port", type=int, default=7911)
     args = ap.parse_args()
-    for arenas in args.arenas:
-        bench(arenas, args)
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)", flush=True)
+    for config in args.configs:
+        bench(config, args)
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
 
 
