@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from app import hosting
+from app import hosting, uploads
 from app.catalogue import catalogue, model_info
 from app.errors import AppError, Cancelled, is_unexpected, user_message
 from app.jobs import run_cancellable
@@ -189,6 +189,7 @@ class Handlers:
             return gr.skip()
         if hosting.browser_playable(video, info.codec):
             return gr.skip()
+        uploads.sweep_folder(self._preview_dir)  # previews age like the uploads they stand for
         try:
             out = hosting.browser_preview(video, self._preview_dir)
         except Exception:  # noqa: BLE001 - no preview is no reason to fail: the clip still predicts

@@ -28,7 +28,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["UploadGuard", "cache_sweep", "upload_quota_bytes"]
+__all__ = ["UploadGuard", "cache_sweep", "sweep_folder", "upload_quota_bytes"]
 
 log = logging.getLogger("tada.app")
 
@@ -55,6 +55,31 @@ def cache_sweep() -> tuple[int, int] | None:
         parts = [min(parts[0], DEFAULT_SWEEP[0]), parts[0]]
     frequency, age = parts[:2]
     return (frequency, age) if frequency > 0 and age > 0 else None
+
+
+def sweep_folder(folder: str | os.PathLike, age: float | None = None) -> int:
+    """Delete the files directly in ``folder`` older than ``age`` seconds (default: the sweep age;
+    nothing when sweeping is off): for files the app writes outside Gradio's cache, such as
+    browser previews.  Returns how many were deleted."""
+    if age is None:
+        sweep = cache_sweep()
+        if sweep is None:
+            return 0
+        age = sweep[1]
+    cutoff = time.time() - age
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.remove(entry.path)
+                removed += 1
+        except OSError:  # gone already, or in use elsewhere: the next sweep tries again
+            continue
+    return removed
 
 
 def upload_quota_bytes() -> int:

@@ -24,7 +24,7 @@ from app.errors import AppError
 from app.handlers import FRAMES_RULE, parse_sampling
 from app.present import sampling_fields
 from app.service import MAX_FRAMES, Sampling, Service, _Loaded, tensor_bytes
-from app.uploads import cache_sweep
+from app.uploads import cache_sweep, sweep_folder
 from tada.models.motion_zoo import BUNDLED_MODELS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,6 +176,16 @@ def server(tmp_path_factory):
     yield {"url": url, "upload": url + "gradio_api/upload", "dir": cache / "tmp", "service": service}
     demo.close()
     mp.undo()
+
+
+def test_sweep_folder_deletes_only_old_files(tmp_path) -> None:
+    old, new = tmp_path / "preview-old.mp4", tmp_path / "preview-new.mp4"
+    for p in (old, new):
+        p.write_bytes(b"x")
+    os.utime(old, (time.time() - 100, time.time() - 100))
+    assert sweep_folder(tmp_path, age=50) == 1
+    assert not old.exists() and new.exists()
+    assert sweep_folder(tmp_path / "missing", age=50) == 0
 
 
 def _upload(server, size: int, name: str = "clip.mp4") -> httpx.Response:
