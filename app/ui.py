@@ -461,9 +461,12 @@ def create_app(service: Service | None = None, warm_up: bool = True, **kwargs: A
 
 def launch_kwargs(**overrides: Any) -> dict[str, Any]:
     """Arguments for ``demo.launch``: upload size cap and per-client quota (:class:`app.uploads.UploadGuard`),
-    errors as messages, no telemetry, local files only, and Gradio's worker threads capped at
+    errors as messages, no telemetry, local files only, Gradio's worker threads capped at
     ``$TADA_MAX_THREADS`` (default 16, Gradio's is 40: compute runs ``$TADA_CONCURRENCY`` at a time
-    anyway, and every extra thread can hold a malloc arena of its own)."""
+    anyway, and every extra thread can hold a malloc arena of its own), and the sessions whose state
+    Gradio keeps capped at ``$TADA_SESSION_CAPACITY`` (default 128, Gradio's is 10000: each visitor's
+    session holds a copy of every component's config and last value, ~1.5 MB here; the least
+    recently active go first)."""
     from starlette.middleware import Middleware
 
     # Checkpoints added from the page can be larger than a clip (the video layer caps clips itself).
@@ -475,6 +478,7 @@ def launch_kwargs(**overrides: Any) -> dict[str, Any]:
         "css": CSS,
         "allowed_paths": [str(APP_DIR / "examples"), str(REPO_ROOT / "assets" / "examples")],
         "max_threads": max(4, _env_int("TADA_MAX_THREADS", 16)),
+        "state_session_capacity": max(8, _env_int("TADA_SESSION_CAPACITY", 128)),
         "app_kwargs": {"middleware": [Middleware(uploads.UploadGuard)]},
     }
     kwargs.update(overrides)

@@ -6,9 +6,11 @@ For each ``--configs`` entry a fresh ``python app.py`` is started, offline, with
 off so every request decodes and runs:
 
 * ``app``: the app as it starts by default (app.runtime: 2 malloc arenas, a fixed 1 MiB mmap
-  threshold, torch threads = the cores the process may use; Gradio's worker threads capped at 16);
-* ``glibc``: the same code with glibc's allocator defaults and torch's own thread count
-  (``TADA_MALLOC_ARENAS=0 TADA_MALLOC_MMAP_KB=0 TADA_THREAD_BUDGET=0 TADA_MAX_THREADS=40``).
+  threshold, torch threads = the cores the process may use; Gradio's worker threads capped at 16 and
+  its kept sessions at 128);
+* ``glibc``: the same code with glibc's allocator defaults, torch's own thread count and Gradio's
+  defaults (``TADA_MALLOC_ARENAS=0 TADA_MALLOC_MMAP_KB=0 TADA_THREAD_BUDGET=0 TADA_MAX_THREADS=40
+  TADA_SESSION_CAPACITY=10000``; the bench's 16 sessions stay under either session cap).
 
 Then, through ``gradio_client``:
 
@@ -99,6 +101,7 @@ CONFIGS = {
         "TADA_MALLOC_MMAP_KB": "0",
         "TADA_THREAD_BUDGET": "0",
         "TADA_MAX_THREADS": "40",
+        "TADA_SESSION_CAPACITY": "10000",
     },
 }
 

@@ -196,7 +196,11 @@ def _wait_window() -> None:
     time.sleep(SWEEP[1] + 0.5)  # the quota window is the sweep age: what was sent before is forgotten
 
 
-def test_sweep_setting_reaches_gradio(server) -> None:
+def test_launch_settings_bound_threads_sessions_and_uploads(server) -> None:
+    from app.ui import launch_kwargs
+
+    kwargs = launch_kwargs()
+    assert kwargs["max_threads"] == 16 and kwargs["state_session_capacity"] == 128
     assert cache_sweep() == SWEEP
 
 
