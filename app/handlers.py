@@ -8,6 +8,7 @@ import functools
 import inspect
 import logging
 import math
+import os
 import tempfile
 import time
 from collections import OrderedDict
@@ -95,6 +96,16 @@ def guarded(what: str) -> Callable[[Callable], Callable]:
         return plain
 
     return deco
+
+
+def _is_upload(path: str) -> bool:
+    """Whether ``path`` lies in Gradio's upload folder (where :mod:`app.uploads` sweeps old files)."""
+    from gradio.utils import get_upload_folder
+
+    try:
+        return Path(path).resolve().is_relative_to(Path(get_upload_folder()).resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def _number(x: Any, what: str, rule: str) -> float | None:
@@ -244,6 +255,10 @@ class Handlers:
         if not model:
             raise AppError("Pick a model first.")
         video = self.original(video)
+        if video and not os.path.isfile(video) and _is_upload(video):
+            raise AppError(
+                "This clip's upload has been deleted (uploads are kept for a limited time); upload it again."
+            )
         info = model_info(model)
         if info.open_vocabulary and not (classes or "").strip():
             from tada.labels import list_label_sets

@@ -219,6 +219,13 @@ def test_uploads_are_deleted_once_older_than_the_age(server) -> None:
         time.sleep(0.25)
     assert left() == []
     assert not any(Path(p).exists() for p in paths)
+    # A page still showing a deleted upload: the request names its path (raw HTTP; gradio_client
+    # would try to upload the missing file itself).
+    gone = {"path": paths[0], "meta": {"_type": "gradio.FileData"}}
+    data = [gone, BUNDLED_MODELS[0], "", "", "single", "", "", "outline"]
+    call = httpx.post(server["url"] + "gradio_api/call/predict", json={"data": data}, timeout=30).json()
+    events = httpx.get(server["url"] + f"gradio_api/call/predict/{call['event_id']}", timeout=120).text
+    assert "upload has been deleted" in events and "upload it again" in events, events[-500:]
 
 
 def test_per_client_quota_refuses_clearly_then_recovers(server) -> None:
