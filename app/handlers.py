@@ -41,7 +41,7 @@ from app.present import (
     view_choices,
 )
 from app.service import MAX_FRAMES, Analysis, Sampling, Service
-from tada.errors import WeightsUnavailableError
+from tada.errors import WeightsUnavailableError, quote
 
 __all__ = ["FRAMES_RULE", "Handlers", "readable_slider", "guarded", "parse_sampling"]
 
@@ -117,9 +117,9 @@ def _number(x: Any, what: str, rule: str) -> float | None:
     try:
         value = float(x)
     except (TypeError, ValueError):
-        raise AppError(f"{what} must be {rule}; '{x}' is not a number.") from None
+        raise AppError(f"{what} must be {rule}; {quote(x)} is not a number.") from None
     if not math.isfinite(value):
-        raise AppError(f"{what} must be {rule}, not {x}.")
+        raise AppError(f"{what} must be {rule}, not {quote(x)}.")
     return value
 
 
@@ -128,7 +128,7 @@ def _whole(x: Any, what: str, rule: str, low: int, high: int | None = None) -> i
     if value is None:
         return None
     if value != int(value) or value < low or (high is not None and value > high):
-        raise AppError(f"{what} must be {rule}, not {x}.")
+        raise AppError(f"{what} must be {rule}, not {quote(x)}.")
     return int(value)
 
 
@@ -141,7 +141,7 @@ def parse_sampling(frames: Any, views: Any, start: Any, stride: Any) -> Sampling
     empty means the model's own.  Anything else is an :class:`AppError` that names the field."""
     start_s = _number(start, "Start", "a time in seconds, 0 or more")
     if start_s is not None and start_s < 0:
-        raise AppError(f"Start must be a time in seconds, 0 or more, not {start}.")
+        raise AppError(f"Start must be a time in seconds, 0 or more, not {quote(start)}.")
     return Sampling(
         frames=_whole(frames, "Frames", FRAMES_RULE, 1, MAX_FRAMES),
         views=str(views or "single"),

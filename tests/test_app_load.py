@@ -151,6 +151,10 @@ def test_field_parser_and_service_state_one_range() -> None:
         parse_sampling(None, None, None, "1.5")
     with pytest.raises(AppError, match="Start must be a time in seconds"):
         parse_sampling(None, None, "-1", None)
+    for pasted in ("x" * 10_000, "9" * 10_000):  # quoted short, not echoed whole
+        with pytest.raises(AppError) as err:
+            parse_sampling(pasted, None, None, None)
+        assert len(str(err.value)) < 300 and "10000 chars" in str(err.value)
 
 
 # --- item 3 and 7 through a real server ---------------------------------------------------------------
