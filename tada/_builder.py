@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # Construction arguments already measured on meta (json key -> bytes); a few, least recently used dropped.
 _measured: OrderedDict[str, int] = OrderedDict()
+_measured_lock = threading.Lock()
 
 
 def attach_pretrained_cfg(model: nn.Module, cfg: PretrainedCfg) -> nn.Module:
@@ -65,7 +67,8 @@ def check_build_args(architecture: str, builder: Callable[..., nn.Module], args:
     key = _key(architecture, args)  # JSON writes tuples as lists, as config.json gives them back
     if _on_meta() or _is_registered(architecture, key):
         return
-    size = _measured.get(key)
+    with _measured_lock:
+        size = _measured.get(key)
     if size is None:
         try:
             with torch.device("meta"):
@@ -73,9 +76,10 @@ def check_build_args(architecture: str, builder: Callable[..., nn.Module], args:
         except Exception as exc:  # noqa: BLE001 - a builder that cannot run on meta: the real build decides
             log.debug("cannot measure %s on meta (%s); bounds checked only", architecture, exc)
             return
-        _measured[key] = size
-        while len(_measured) > 64:
-            _measured.popitem(last=False)
+        with _measured_lock:
+            _measured[key] = size
+            while len(_measured) > 64:
+                _measured.popitem(last=False)
     limits.check_model_bytes(architecture, size)
 
 

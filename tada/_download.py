@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tada._model_folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_model_config
-from tada.errors import WeightsUnavailableError
+from tada.errors import WeightsUnavailableError, quote
 
 __all__ = [
     "DEFAULT_DOWNLOAD_URL",
@@ -76,6 +76,8 @@ def download_model_dir(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    if len(repo_id) > 200:  # Hub ids are at most 96 characters a part: refuse before quoting it thrice
+        raise WeightsUnavailableError(f"{quote(repo_id)} is not a Hugging Face Hub repo id (org/name).")
     repo_id, _, revision = repo_id.partition("@")
     patterns = [WEIGHTS_NAME, "*.json", CARD_NAME]
     try:

@@ -35,6 +35,7 @@ from tada.errors import (
     TextTooLongError,
     TooManyPhrasesError,
     UserError,
+    WeightsUnavailableError,
     quote,
 )
 from tada.motion import generate_clip
@@ -95,6 +96,9 @@ def test_out_of_vocabulary_and_unknown_names_quote_little() -> None:
 
     with pytest.raises(ModelNotFoundError) as err:
         tada.create_model("x" * 10_000)
+    assert len(str(err.value)) < 300 and "10000 chars" in str(err.value)
+    with pytest.raises(WeightsUnavailableError) as err:
+        tada.create_model("hf-hub:" + "y" * 10_000)
     assert len(str(err.value)) < 300 and "10000 chars" in str(err.value)
     with pytest.raises(ConversionError) as err:
         parse_overrides(["num_classes=" + "9" * 10_000])
