@@ -182,6 +182,7 @@ class Service:
         self._loading: dict[tuple[str, str], threading.Lock] = {}
         self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()
         self._analysis_bytes: dict[tuple, int] = {}
+        self._comparisons: OrderedDict[tuple, Any] = OrderedDict()  # see compare()
 
     # --- catalogue ------------------------------------------------------------------------------
     def default_model(self) -> str | None:
@@ -517,6 +518,97 @@ class Service:
                 return runtime.explain(model, analysis.view, method, target, progress, self.device, opts)
             except ValueError as exc:  # the method does not apply to this model (e.g. rollout on a convnet)
                 raise AppError(f"{method} cannot explain {analysis.model_name}: {exc}") from exc
+
+    # --- comparison -------------------------------------------------------------------------------
+    def compare(
+        self,
+        video: str,
+        names: Sequence[str],
+        method: str | None = None,
+        k: int = 5,
+        progress: Progress | None = None,
+        **opts: Any,
+    ) -> Any:
+        """2-4 models on the identical frames (decoded once, sampled with the first model's protocol, each
+        model's own transform): top-k, counterfactuals and ``method``'s attribution per model
+        (:func:`visualizations.compare.compare_models`); a :class:`~visualizations.compare.Comparison`,
+        cached per clip and settings."""
+        from visualizations import METHODS
+        from visualizations.compare import (
+            assemble,
+            check_model_count,
+            compare_one,
+            decode_frames,
+            plan_inputs,
+        )
+        from visualizations.counterfactuals import VARIANTS
+
+        names = check_model_count([str(n) for n in (names or [])])
+        cfgs = [tada.get_pretrained_cfg(n) for n in names]  # unknown names: "did you mean"
+        names = check_model_count([c.name for c in cfgs])  # two spellings of one model count once
+        if method and getattr(METHODS.get(method), "kind", None) != "attribution":
+            methods = ", ".join(m.name for m in METHODS.values() if m.kind == "attribution")
+            raise AppError(f"Unknown attribution method '{method}'. Choose one of: {methods}.")
+        for cfg in cfgs:  # before any decoding: a model that cannot run is said first
+            if not cfg.tag:
+                raise AppError(f"'{cfg.name}' is an architecture, not a trained model; pick a variant from the list.")
+            if not model_info(cfg.name).available and hub.is_offline():
+                raise hub.WeightsUnavailableError(how_to_get_weights(cfg.name))
+        used, notes = plan_inputs(cfgs, names)
+        if not video:
+            raise AppError("Upload a video (or record one with the webcam, or pick an example) first.")
+        if not os.path.isfile(video):
+            raise VideoError(f"The file {Path(video).name} does not exist.", code="not_found")
+        key = (_file_key(video), tuple(names), method or None, int(k), tuple(sorted(opts.items())))
+        with self._lock:
+            if key in self._comparisons:
+                self._comparisons.move_to_end(key)
+                return self._comparisons[key]
+        if progress is not None:
+            progress(0.02, "decoding the clip once for every model")
+        shared = decode_frames(video, used[0], self.limits, reference=names[0])
+        parts = []
+        n = len(names)
+        for i, (name, cfg) in enumerate(zip(names, used, strict=True)):
+
+            def sub(f: float, m: str, i: int = i) -> Any:
+                return progress(0.05 + 0.95 * (i + f) / n, m) if progress is not None else None
+
+            loaded = self.get_model(name, sub)
+            with loaded.running() as model:
+                _set_class_names(model, None)
+                try:
+                    part = compare_one(
+                        name,
+                        model,
+                        shared,
+                        cfg,
+                        method,
+                        k,
+                        progress=sub,
+                        notes=notes[i],
+                        explain_fn=self._explainer,
+                        **opts,
+                    )
+                except (ValueError, RuntimeError) as exc:
+                    if cfg.num_frames == tada.get_pretrained_cfg(name).num_frames or "memory" in str(exc).lower():
+                        raise
+                    raise AppError(
+                        f"{name} cannot take the {cfg.num_frames} frames sampled for {names[0]} (it was tested "
+                        f"with {tada.get_pretrained_cfg(name).num_frames}): {exc}. Put it first, or compare models "
+                        "that take the same number of frames."
+                    ) from exc
+            parts.append(part)
+        result = assemble(shared, parts, method or None, int(k), VARIANTS)
+        with self._lock:
+            self._comparisons[key] = result
+            while len(self._comparisons) > min(4, self.max_analyses):
+                self._comparisons.popitem(last=False)
+        return result
+
+    def _explainer(self, model: nn.Module, view: Clip, method: str, target: Any, progress: Any, **opts: Any) -> Any:
+        """:func:`app.runtime.explain` on this service's device (the compare's ``explain_fn``)."""
+        return runtime.explain(model, view, method, target, progress, self.device, opts)
 
 
 # --- helpers -----------------------------------------------------------------------------------------

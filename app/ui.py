@@ -8,9 +8,10 @@ Every endpoint has an ``api_name`` so scripts can call it with ``gradio_client``
 ``/ila_points``       ILA interactive points (frame pairs of a layer, or trajectories)
 ``/attributions``     an attribution method for a target class (progress, can be stopped)
 ``/counterfactuals``  predictions on reversed / shuffled / frozen / half-rate versions of the clip
+``/compare``          2-4 models on the identical frames: top-k, counterfactuals, attributions side by side
 ``/models``           the model catalogue with availability
 
-All compute endpoints take the same first seven inputs as ``/predict`` and reuse its cached result.
+All compute endpoints but ``/compare`` take the same first seven inputs as ``/predict`` and reuse its cached result.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import gradio as gr
 
 from app import hosting, uploads
 from app.catalogue import catalogue, model_info
+from app.compare_tab import COMPARE_CSS, build_compare_tab
 from app.handlers import Handlers, guarded, readable_slider
 from app.lesson import build_lesson
 from app.present import (
@@ -68,6 +70,7 @@ label:has(textarea:disabled) span, label:has(input:disabled) span {opacity: 0.6}
   #frames .caption-label {font-size: 10px}
 }
 """
+CSS += COMPARE_CSS  # the Compare tab (app/compare_tab.py)
 
 
 def example_clips() -> list[Path]:
@@ -281,6 +284,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                 cf_run = gr.Button("Run counterfactuals", variant="primary", elem_id="cf-btn")
                 cf_note = gr.Markdown(elem_id="cf-note")
                 cf_plot = gr.Plot(elem_id="cf-plot", label="Counterfactuals")
+            build_compare_tab(h, video, frame_view)  # "Compare": 2-4 models on the identical frames
             with gr.Tab("About", elem_id="tab-about"):
                 lesson = build_lesson()
                 gr.Markdown(TEACHING.read_text(encoding="utf-8") if TEACHING.is_file() else "")

@@ -31,6 +31,7 @@ __all__ = ["main", "Command", "EXTERNAL_COMMANDS", "build_parser"]
 EXTERNAL_COMMANDS: dict[str, str] = {"predict": "app.cli_predict"}
 EXTERNAL_COMMANDS.update(train="tada.motion.train", evaluate="tada.motion.evaluate")  # bundled motion models
 EXTERNAL_COMMANDS["batch"] = "tada.batch.cli"  # many videos: lists, summary, torchrun sharding
+EXTERNAL_COMMANDS["compare"] = "app.cli_compare"  # 2-4 models on the identical frames of one clip
 
 
 @dataclass(frozen=True)
