@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from app.catalogue import catalogue, default_model_name
+from app.errors import AppError
 from app.handlers import Handlers, guarded
 from app.jobs import run_cancellable
 from app.present import picker_choices
@@ -33,6 +34,8 @@ COMPARE_CSS = """
 }
 """
 
+#: Range of the steps slider (integration steps / SmoothGrad samples), enforced for API calls too.
+MIN_STEPS, MAX_STEPS = 4, 64
 #: What the tab says before anything runs.
 INTRO = (
     "Run 2 to 4 models on **the same frames** of the clip above: it is decoded once, with the sampling of "
@@ -125,7 +128,12 @@ class CompareHandlers:
         names = _names(models)
         method = (method or "").strip() or None
         entry = METHODS.get(method or "")
-        opts: dict[str, Any] = {entry.steps: int(steps or 16)} if entry is not None and entry.steps else {}
+        opts: dict[str, Any] = {}
+        if entry is not None and entry.steps:
+            n = int(steps or 16)
+            if not MIN_STEPS <= n <= MAX_STEPS:  # the slider's range; an API call is held to it too
+                raise AppError(f"Steps must be between {MIN_STEPS} and {MAX_STEPS} (got {n}).")
+            opts[entry.steps] = n
         video = self.h.original(video)
         c = yield from run_cancellable(
             lambda p: self.service.compare(video, names, method, 5, progress=p, **opts),
@@ -165,7 +173,9 @@ def build_compare_tab(h: Handlers, video: gr.Video, frame_view: gr.Radio | None 
                 label="Attribution method (each model's own top class)",
                 elem_id="cmp-method",
             )
-            steps = gr.Slider(4, 64, step=4, value=16, label="Steps (IG) / samples (SmoothGrad)", elem_id="cmp-steps")
+            steps = gr.Slider(
+                MIN_STEPS, MAX_STEPS, step=4, value=16, label="Steps (IG) / samples (SmoothGrad)", elem_id="cmp-steps"
+            )
         with gr.Row():
             run = gr.Button("Compare", variant="primary", elem_id="cmp-btn")
             stop = gr.Button("Stop", variant="stop", elem_id="cmp-stop")

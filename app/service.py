@@ -548,7 +548,7 @@ class Service:
         names = check_model_count([c.name for c in cfgs])  # two spellings of one model count once
         if method and getattr(METHODS.get(method), "kind", None) != "attribution":
             methods = ", ".join(m.name for m in METHODS.values() if m.kind == "attribution")
-            raise AppError(f"Unknown attribution method '{method}'. Choose one of: {methods}.")
+            raise AppError(f"Unknown attribution method {quote(method)}. Choose one of: {methods}.")
         for cfg in cfgs:  # before any decoding: a model that cannot run is said first
             if not cfg.tag:
                 raise AppError(f"'{cfg.name}' is an architecture, not a trained model; pick a variant from the list.")

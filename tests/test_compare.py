@@ -337,13 +337,18 @@ def test_endpoint_without_a_method_draws_no_attribution(client) -> None:
         ([TADA], "Choose at least 2 models to compare (you chose 1)."),
         ([TADA, FRAME2D, ILA, TADAFORMER, "tada2d_r50.k400_8x8"], "Compare at most 4 models at a time (you chose 5)."),
         ([TADA, "no_such_model"], "Unknown model 'no_such_model'"),
+        ([TADA, "x" * 5000], "(5000 chars)"),  # user input is quoted, and cut
+        ([TADA, FRAME2D, "steps"], "greater than maximum value 64"),  # the slider's range holds for the API
     ],
 )
 def test_endpoint_errors_are_sentences(client, models, message) -> None:
     from gradio_client.exceptions import AppError
 
+    steps = 8
+    if models[-1] == "steps":
+        models, steps = models[:-1], 100_000
     with pytest.raises(AppError) as err:
-        _compare(client, models)
+        _compare(client, models, "integrated_gradients", steps)
     assert message in str(err.value) and "Traceback" not in str(err.value)
 
 

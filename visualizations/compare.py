@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tada.errors import UserError
+from tada.errors import UserError, quote
 from tada.video import Clip, VideoLimits, VideoTransform, display_frame, probe, read_frames_with_info, sample_indices
 from visualizations.counterfactuals import VARIANTS
 from visualizations.explanation import AttributionExplanation, CounterfactualResult, FrameInfo
@@ -196,7 +196,8 @@ def check_model_count(names: Sequence[str]) -> list[str]:
     seen: set[str] = set()
     twice = [n for n in names if n in seen or seen.add(n)]
     if twice:
-        raise CompareError(f"Each model can be compared once; {', '.join(dict.fromkeys(twice))} is named twice.")
+        named = ", ".join(quote(n) for n in dict.fromkeys(twice))
+        raise CompareError(f"Each model can be compared once; {named} is named twice.")
     return names
 
 
