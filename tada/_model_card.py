@@ -186,6 +186,16 @@ def _trained_card(name: str, cfg: PretrainedCfg, info: dict[str, Any]) -> str:
         ),
         *(
             [
+                f"- interactive-point loss (weight {info['aux_points']:g}, training only, not in the official "
+                "training; the model's code path is unchanged, the loss reads the point heads through hooks): "
+                "every ILA layer's two points of each adjacent-frame pair are pulled towards the moving object's "
+                "true centre in those frames (mean Euclidean distance, from the generator's centres)"
+            ]
+            if info.get("aux_points")
+            else []
+        ),
+        *(
+            [
                 f"- focus: {info['focus_fraction']:.0%} of the clips (evenly spaced in the stream) were given to "
                 f"{', '.join(info['focus'])} in turn, the rest kept the stream's balanced labels"
                 + (f", from {info['focus_from']:.0%} of training on" if info.get("focus_from") else "")
@@ -239,6 +249,12 @@ def _trained_card(name: str, cfg: PretrainedCfg, info: dict[str, Any]) -> str:
                     else ""
                 )
                 + ")"
+            )
+        if ev.get("point_pairs_within_patch") is not None:
+            lines.append(
+                "- ILA adjacent-frame pairs with both points within one patch of the object centre: "
+                f"{ev['point_pairs_within_patch']:.1f} % (a fixed point at the frame centre: "
+                f"{ev['centre_pairs_within_patch']:.1f} %)"
             )
     lines += _input_and_usage(cfg, [f'model = tada.create_model("{name}", pretrained=True)  # bundled, offline'])
     lines += [

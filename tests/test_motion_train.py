@@ -14,7 +14,7 @@ from tada.models.motion_zoo import BUNDLED_MODELS
 from tada.motion import CLASSES
 from tada.motion.batches import focus_labels, make_batch
 from tada.motion.generator import REVERSED_LABEL, clip_label, clip_seed, generate_clip, object_flow
-from tada.motion.objectives import AUX_MASK_DEFAULT, ObjectMaskAux, early_layer
+from tada.motion.objectives import AUX_MASK_DEFAULT, AUX_POINTS_DEFAULT, ObjectMaskAux, PointAux, early_layer
 from tada.motion.train import _lr_factor, train_step
 
 REPO = Path(__file__).resolve().parents[1]
@@ -209,15 +209,22 @@ def test_a_compiled_training_step_matches_the_eager_one() -> None:
     eager = _ila_small()
     compiled = copy.deepcopy(eager)
     cfg = eager.pretrained_cfg
-    x, y, masks, flow = make_batch(cfg, seed=5, start=0, n=4, masks=True, flow=True, reverse_pairs=True)
+    x, y, masks, flow, centers = make_batch(
+        cfg, seed=5, start=0, n=4, masks=True, flow=True, reverse_pairs=True, centers=True
+    )
     x = torch.nn.functional.interpolate(x.flatten(0, 1), size=16, mode="bilinear").unflatten(0, x.shape[:2])
+    centers = centers / 2  # the 32-px clips squeezed into 16 px
     results = []
     for model, wrapped in ((eager, eager), (compiled, torch.compile(compiled, backend="aot_eager"))):
         torch.manual_seed(1)
         aux = ObjectMaskAux(model, cfg.num_frames, flow=1.0)
+        points = PointAux(model)  # its hooks on the point heads' tanh, too
         opt = torch.optim.SGD(list(model.parameters()) + list(aux.parameters()), lr=0.5)
-        loss, _ = train_step(wrapped, opt, x, y, aux=aux, masks=masks, flow=flow, align_weight=1.0)
+        loss, _ = train_step(
+            wrapped, opt, x, y, aux=aux, masks=masks, flow=flow, align_weight=1.0, points=points, centers=centers
+        )
         aux.remove()
+        points.remove()
         results.append(loss)
     assert results[0] == pytest.approx(results[1], rel=1e-5)
     for (name, a), (_, b) in zip(eager.state_dict().items(), compiled.state_dict().items(), strict=True):
@@ -386,3 +393,77 @@ def test_rewriting_a_bundled_folder_keeps_the_lab_notes_of_its_card(tmp_path) ->
     card = (folder / "README.md").read_text()
     assert lab_notes(card) == notes and card.index(LAB_NOTES) < card.index("## Input")
     assert read_model_config(folder)["pretrained_cfg"]["family"] == "ila"
+
+
+def test_make_batch_returns_the_object_centres_last() -> None:
+    cfg = tada.get_pretrained_cfg("ila_motion.tiny_8f")
+    x, y, centers = make_batch(cfg, seed=4, start=10, n=4, centers=True, reverse_pairs=True)
+    assert centers.shape == (4, cfg.num_frames, 2) and centers.dtype == torch.float32
+    clip = generate_clip(clip_seed(4, 10), clip_label(4, 10), cfg.num_frames, cfg.crop_size)
+    assert torch.allclose(centers[0], torch.from_numpy(clip.centers))
+    assert torch.equal(centers[2], centers[0].flip(0))  # the reversed clip's truth is reversed too
+    *_, flow, last = make_batch(cfg, seed=4, start=10, n=2, masks=True, flow=True, centers=True)
+    assert flow.shape[-1] == 2 and torch.allclose(last[0], centers[0])
+
+
+def _ila_with_points() -> tuple[torch.nn.Module, PointAux, torch.Tensor, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = tada.create_model("ila_motion.tiny_8f")
+    for block in model.visual.transformer.resblocks:  # points off the centre, as after some training
+        torch.nn.init.normal_(block.message_attn.prediction_block[12].weight, std=0.5)
+    x, y, centers = make_batch(model.pretrained_cfg, seed=5, start=0, n=4, centers=True)
+    return model, PointAux(model), x, y, centers
+
+
+def test_point_loss_is_the_mean_distance_of_every_layers_points_to_the_object_centre() -> None:
+    model, points, x, _, centers = _ila_with_points()
+    cfg = model.pretrained_cfg
+    model.eval()
+    with torch.no_grad(), tada.trace(model) as tr:
+        model(x)
+        loss = float(points.loss(centers))
+    assert len(tr.points_px) == len(points.aligns) == 2  # both ILA layers
+    size, patch = cfg.crop_size, 4
+    # The same distance in input pixels (targets clipped to where a point can go), back in grid units.
+    reach = 0.98 * 0.75 * (size - patch) / 2
+    target = (centers - size / 2).clamp(-reach, reach) + size / 2
+    gt = torch.stack([target[:, :-1], target[:, 1:]], dim=2)
+    per_layer = [(p.reshape(gt.shape) - gt).norm(dim=-1).mean() for p in tr.points_px.values()]
+    expected = float(torch.stack(per_layer).mean()) * 2 / (size - patch)
+    assert loss == pytest.approx(expected, abs=2e-3)  # the loss is smoothed by 1e-4 under the root
+    with pytest.raises(RuntimeError, match="forward"):
+        points.loss(centers)  # each loss consumes the points of one forward pass
+
+
+def test_point_loss_moves_every_point_head_towards_the_object() -> None:
+    model, points, x, y, centers = _ila_with_points()
+    heads = [b.message_attn.prediction_block for b in model.visual.transformer.resblocks]
+    before = [h[12].weight.detach().clone() for h in heads]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    model(x)
+    first = float(points.loss(centers))
+    for _ in range(15):
+        train_step(model, optimizer, x, y, points=points, centers=centers, points_weight=1.0)
+    model(x)
+    assert float(points.loss(centers)) < 0.7 * first
+    assert all(not torch.equal(h[12].weight, b) for h, b in zip(heads, before, strict=True))
+    points.remove()
+    model(x)
+    assert not points._outputs  # removed: the hooks no longer record
+    assert not any("aux" in k for k in model.state_dict())  # nothing of it is saved with the model
+
+
+def test_point_loss_is_ila_only_and_on_by_default_for_the_bundled_ila(tmp_path, capsys) -> None:
+    from tada.motion.train import train
+
+    assert AUX_POINTS_DEFAULT == {"ila_motion": 1.0}
+    with pytest.raises(ValueError, match="aux-points 0"):
+        PointAux(tada.create_model("tadaformer_motion.tiny_8f"))
+    with pytest.raises(ValueError, match="aux-points 0"):
+        train("frame2d_motion.tiny_8f", tmp_path, steps=1, aux_points=1.0)
+    out = tmp_path / "ila"
+    assert main(["train", "--model", "ila_motion", "--steps", "1", "--batch-size", "2", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["aux_points"] == 1.0  # the default for ila_motion, recorded
+    assert "interactive-point loss (weight 1, training only" in (out / "README.md").read_text()

@@ -43,6 +43,7 @@ def make_batch(
     flow: bool = False,
     labels: Sequence[int] | None = None,
     reverse_pairs: bool = False,
+    centers: bool = False,
 ) -> tuple[torch.Tensor, ...]:
     """Clips ``start .. start+n-1`` of stream ``seed`` as a model input (in ``cfg.input_layout``) and labels.
 
@@ -53,7 +54,8 @@ def make_batch(
     ``easy=True`` renders the same clips without nuisances (:data:`EASY`), for the curriculum.
     ``masks=True`` adds a third tensor: the target object's masks ``(N, T, H, W)`` as float 0/1;
     ``flow=True`` (with ``masks``) a fourth: its motion ``(N, T, H, W, 2)`` in px per frame
-    (:func:`tada.motion.generator.object_flow`).
+    (:func:`tada.motion.generator.object_flow`).  ``centers=True`` appends, last, the object's centre per
+    frame ``(N, T, 2)`` (x, y in input pixels).
     """
 
     kwargs = EASY if easy else {}
@@ -81,10 +83,12 @@ def make_batch(
         )
     x = to_tensor(batch.frames)  # (N, 3, T, H, W), normalised with the bundled MEAN/STD
     x = cfg.to_model_layout(x).contiguous()
-    if not masks:
-        return x, torch.from_numpy(batch.labels)
-    out = (x, torch.from_numpy(batch.labels), torch.from_numpy(batch.truth["masks"]).float())
-    if flow:
-        t = batch.truth
-        out += (torch.from_numpy(object_flow(t["centers"], t["scales"], t["angles"], t["masks"])),)
+    out: tuple[torch.Tensor, ...] = (x, torch.from_numpy(batch.labels))
+    if masks:
+        out += (torch.from_numpy(batch.truth["masks"]).float(),)
+        if flow:
+            t = batch.truth
+            out += (torch.from_numpy(object_flow(t["centers"], t["scales"], t["angles"], t["masks"])),)
+    if centers:
+        out += (torch.from_numpy(np.ascontiguousarray(batch.truth["centers"], dtype=np.float32)),)
     return out

@@ -12,7 +12,9 @@ Per model it reports
   ILA layer, both points of every adjacent-frame pair) and the ground-truth object centres, next to
   the same distance for uniformly random points and for a fixed point at the centre of the frame
   (the objects mostly stay near the middle, so points parked there look closer than random ones
-  without tracking anything).
+  without tracking anything); and how often *both* points of an adjacent-frame pair lie within one
+  patch (Euclidean distance below the ViT patch side, in input pixels) of the object's centre in their
+  frame, again next to the frame-centre point's figure.
 
 The held-out stream :data:`EVAL_SEED` differs from every training seed (training uses ``--seed``,
 default 0, and sees clips 0, 1, 2... of its own stream).
@@ -76,7 +78,8 @@ def evaluate_model(
 
     Returns percentages ``top1``, ``pair_acc``, ``reversed_acc``, ``reversal_unchanged``, the counts
     ``num_clips``/``num_pair_clips`` and, for a model that records interactive points (ILA),
-    ``point_dist`` / ``random_point_dist`` in pixels (else None).
+    ``point_dist`` / ``random_point_dist`` / ``centre_point_dist`` in pixels and ``point_pairs_within_patch``
+    / ``centre_pairs_within_patch`` in percent of (layer, clip, frame pair) triples (else None).
     """
     import tada
     from tada.motion.generator import DIRECTION_PAIRS, REVERSED_LABEL, generate_batch
@@ -89,6 +92,9 @@ def evaluate_model(
     dists: list[torch.Tensor] = []
     rand_dists: list[torch.Tensor] = []
     centre_dists: list[torch.Tensor] = []
+    pairs_within: list[torch.Tensor] = []
+    centre_within: list[torch.Tensor] = []
+    patch = _patch_size(model)
     rng = np.random.default_rng(seed)
     for start in range(0, num_clips, batch_size):
         n = min(batch_size, num_clips - start)
@@ -110,11 +116,15 @@ def evaluate_model(
             centres = torch.from_numpy(batch.truth["centers"])  # (n, T, 2) x, y in input pixels
             gt = torch.stack([centres[:, :-1], centres[:, 1:]], dim=2)  # (n, T-1, 2 points, 2)
             for pts in tr.points_px.values():
-                dists.append((pts.reshape(*gt.shape) - gt).norm(dim=-1).flatten())
+                d = (pts.reshape(*gt.shape) - gt).norm(dim=-1)  # (n, T-1, 2 points)
+                dists.append(d.flatten())
+                pairs_within.append((d < patch).all(dim=-1).flatten().float())
                 rand = torch.from_numpy(rng.uniform(0, cfg.crop_size, size=gt.shape).astype(np.float32))
                 rand_dists.append((rand - gt).norm(dim=-1).flatten())
                 centre = torch.full_like(gt, cfg.crop_size / 2)  # pixel (i, j) covers [j, j+1) x [i, i+1)
-                centre_dists.append((centre - gt).norm(dim=-1).flatten())
+                d_centre = (centre - gt).norm(dim=-1)
+                centre_dists.append(d_centre.flatten())
+                centre_within.append((d_centre < patch).all(dim=-1).flatten().float())
     pct = lambda a, b: 100.0 * a / max(b, 1)  # noqa: E731
     return {
         "model": cfg.name,
@@ -128,7 +138,17 @@ def evaluate_model(
         "point_dist": float(torch.cat(dists).mean()) if dists else None,
         "random_point_dist": float(torch.cat(rand_dists).mean()) if rand_dists else None,
         "centre_point_dist": float(torch.cat(centre_dists).mean()) if centre_dists else None,
+        "point_pairs_within_patch": 100.0 * float(torch.cat(pairs_within).mean()) if pairs_within else None,
+        "centre_pairs_within_patch": 100.0 * float(torch.cat(centre_within).mean()) if centre_within else None,
+        "patch_px": patch,
     }
+
+
+def _patch_size(model: nn.Module) -> int | None:
+    """Patch side in input pixels of the model's ILA modules (None without any)."""
+    from tada.layers.ila_align import ILAAlign
+
+    return next((m.patch_size for m in model.modules() if isinstance(m, ILAAlign)), None)
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -136,19 +156,25 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     header = (
         "| model | params | top-1 % | direction pairs % | reversed clips: acc. vs reversed label % "
         "| reversed clips: prediction unchanged % "
-        "| ILA points: distance to object centre px (random points; frame centre) |"
+        "| ILA points: distance to object centre px (random points; frame centre) "
+        "| ILA pairs with both points within one patch of the object centre % (frame centre) |"
     )
-    lines = [header, "|" + "---|" * 7]
+    lines = [header, "|" + "---|" * 8]
     for r in rows:
         points = (
             f"{r['point_dist']:.1f} ({r['random_point_dist']:.1f}; {r['centre_point_dist']:.1f})"
             if r.get("point_dist") is not None
             else "-"
         )
+        within = (
+            f"{r['point_pairs_within_patch']:.1f} ({r['centre_pairs_within_patch']:.1f})"
+            if r.get("point_pairs_within_patch") is not None
+            else "-"
+        )
         params = f"{r['params'] / 1e6:.2f} M" if r.get("params") else "-"
         lines.append(
             f"| `{r['model']}` | {params} | {r['top1']:.1f} | {r['pair_acc']:.1f} | {r['reversed_acc']:.1f} "
-            f"| {r['reversal_unchanged']:.1f} | {points} |"
+            f"| {r['reversal_unchanged']:.1f} | {points} | {within} |"
         )
     return "\n".join(lines)
 
@@ -199,6 +225,11 @@ def record_evaluation(model: nn.Module, result: dict[str, Any]) -> Path:
             point_dist=round(result["point_dist"], 2),
             random_point_dist=round(result["random_point_dist"], 2),
             centre_point_dist=round(result["centre_point_dist"], 2),
+        )
+    if result.get("point_pairs_within_patch") is not None:
+        evaluation.update(
+            point_pairs_within_patch=round(result["point_pairs_within_patch"], 2),
+            centre_pairs_within_patch=round(result["centre_pairs_within_patch"], 2),
         )
     card_cfg = cfg.replace(reported_top1=round(evaluation["top1"], 1))
     config = folder_config(card_cfg, training=config["training"], evaluation=evaluation)

@@ -12,7 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AUX_FLOW_DEFAULT", "AUX_MASK_DEFAULT", "ObjectMaskAux", "early_layer"]
+__all__ = [
+    "AUX_FLOW_DEFAULT",
+    "AUX_MASK_DEFAULT",
+    "AUX_POINTS_DEFAULT",
+    "ObjectMaskAux",
+    "PointAux",
+    "early_layer",
+]
 
 
 class ObjectMaskAux(nn.Module):
@@ -82,7 +89,56 @@ def early_layer(model: nn.Module) -> nn.Module:
     raise ValueError(f"no early feature map known for {type(model).__name__}; train it with --aux-mask 0")
 
 
+class PointAux:
+    """Training-only loss on ILA's interactive points: every ILA module's two points of each adjacent-frame
+    pair (p, p+1) are pulled towards the moving object's true centre in frame p and p+1 (mean Euclidean
+    distance in normalised grid units, smoothed at 0; targets clipped to the points' reachable range
+    ``POINT_SCALE``).  Not part of the model: it reads the point heads' outputs through forward hooks on
+    their final ``tanh`` and is never saved; the model's forward code is the released one.
+
+    Why: ILA's own alignment loss only asks the two masked frames to look alike, which two points parked
+    on the same background satisfy; with it alone the tiny ILA's points stayed farther from the object than
+    a point fixed at the frame centre (see the model card's lab notes).
+    """
+
+    def __init__(self, model: nn.Module):
+        from tada.layers.ila_align import ILAAlign
+
+        self.aligns = [m for m in model.modules() if isinstance(m, ILAAlign)]
+        if not self.aligns:
+            raise ValueError(f"{type(model).__name__} has no ILA modules; train it with --aux-points 0")
+        self._outputs: dict[int, torch.Tensor] = {}
+        self._hooks = [
+            m.prediction_block[-1].register_forward_hook(lambda _m, _i, out, k=k: self._outputs.__setitem__(k, out))
+            for k, m in enumerate(self.aligns)
+        ]
+
+    def loss(self, centers: torch.Tensor) -> torch.Tensor:
+        """Mean distance of the last forward's points to ``centers`` (N, T, 2), x, y in input pixels."""
+        from tada.layers.ila_align import POINT_SCALE
+
+        if len(self._outputs) != len(self.aligns):
+            raise RuntimeError("run the model forward before PointAux.loss")
+        outputs, self._outputs = self._outputs, {}
+        losses = []
+        for k, m in enumerate(self.aligns):
+            size = m.grid * m.patch_size
+            # Input pixels -> the points' grid units (-1/+1: centres of the first/last patch), as tada.trace.
+            target = (centers - size / 2) * (2.0 / (size - m.patch_size))
+            target = target.clamp(-0.98 * POINT_SCALE, 0.98 * POINT_SCALE)
+            target = torch.stack([target[:, :-1], target[:, 1:]], dim=2)  # (N, T-1, 2 points, 2)
+            points = (outputs[k].transpose(1, 2) * POINT_SCALE).reshape(target.shape)  # head output (N, 4, T-1)
+            losses.append(((points - target).pow(2).sum(-1) + 1e-4).sqrt().mean())
+        return torch.stack(losses).mean()
+
+    def remove(self) -> None:
+        for h in self._hooks:
+            h.remove()
+
+
 #: Auxiliary mask-loss weight per bundled architecture (``--aux-mask`` overrides); see :class:`ObjectMaskAux`.
 AUX_MASK_DEFAULT = {"tadaconvnextv2_motion": 1.0, "frame2d_motion": 1.0, "ila_motion": 1.0}
 #: Weight of its motion term (``--aux-flow`` overrides); the per-frame 2-D baseline cannot see motion.
 AUX_FLOW_DEFAULT = {"tadaconvnextv2_motion": 1.0, "ila_motion": 1.0}
+#: Weight of the interactive-point loss (``--aux-points`` overrides; see :class:`PointAux`): ILA only.
+AUX_POINTS_DEFAULT = {"ila_motion": 1.0}

@@ -33,7 +33,7 @@ from tada._model_folder import CARD_NAME, folder_config, read_model_config, read
 from tada.checkpoints import load_state_dict_strict
 from tada.motion.batches import focus_labels, make_batch
 from tada.motion.evaluate import EVAL_SEED, evaluate_model
-from tada.motion.objectives import AUX_FLOW_DEFAULT, AUX_MASK_DEFAULT, ObjectMaskAux
+from tada.motion.objectives import AUX_FLOW_DEFAULT, AUX_MASK_DEFAULT, AUX_POINTS_DEFAULT, ObjectMaskAux, PointAux
 
 HELP = "train a bundled motion model (tiny TAdaConvNeXtV2 / TAdaFormer / ILA / 2-D baseline) on CPU"
 
@@ -51,6 +51,9 @@ def train_step(
     aux_weight: float = 1.0,
     flow: torch.Tensor | None = None,
     align_weight: float = 0.0,
+    points: PointAux | None = None,
+    centers: torch.Tensor | None = None,
+    points_weight: float = 1.0,
 ) -> tuple[float, float]:
     """One optimisation step; returns (classification loss, batch accuracy).
 
@@ -64,6 +67,8 @@ def train_step(
     total = loss + aux_weight * aux.loss(masks, flow) if aux is not None else loss
     if align_weight:
         total = total + align_weight * sum(model.alignment_losses())
+    if points is not None:
+        total = total + points_weight * points.loss(centers)
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -123,6 +128,7 @@ def train(
     aux_mask: float | None = None,
     aux_flow: float | None = None,
     aux_align: float = 0.0,
+    aux_points: float | None = None,
     focus: Sequence[str] = (),
     focus_fraction: float = 0.0,
     focus_from: float = 0.0,
@@ -187,6 +193,9 @@ def train(
     if aux_flow and not aux_mask:
         raise ValueError("--aux-flow needs the object-mask loss (--aux-mask > 0): the motion term rides on it")
     aux = ObjectMaskAux(model, cfg.num_frames, flow=aux_flow) if aux_mask else None
+    if aux_points is None:
+        aux_points = AUX_POINTS_DEFAULT.get(cfg.architecture, 0.0)
+    point_aux = PointAux(model) if aux_points else None
     named = list(model.named_parameters()) + (list(aux.named_parameters("aux")) if aux else [])
     decay = [p for n, p in named if p.ndim > 1 and "embedding" not in n]
     no_decay = [p for n, p in named if not (p.ndim > 1 and "embedding" not in n)]
@@ -230,6 +239,7 @@ def train(
             aux_mask=aux_mask,
             aux_flow=aux_flow,
             aux_align=aux_align,
+            aux_points=aux_points,
             focus=list(focus),
             focus_fraction=focus_fraction if focus else 0.0,
             focus_from=focus_from if focus else 0.0,
@@ -264,6 +274,7 @@ def train(
             flow=bool(aux_flow),
             labels=labels,
             reverse_pairs=reverse_pairs,
+            centers=point_aux is not None,
         )
         loss, acc = train_step(
             step_model,
@@ -274,8 +285,11 @@ def train(
             aux=aux,
             masks=truth[0] if truth else None,
             aux_weight=aux_mask,
-            flow=truth[1] if len(truth) > 1 else None,
+            flow=truth[1] if aux_flow else None,
             align_weight=aux_align,
+            points=point_aux,
+            centers=truth[-1] if point_aux is not None else None,
+            points_weight=aux_points,
         )
         step += 1
         ema_loss = loss if ema_loss is None else 0.95 * ema_loss + 0.05 * loss
@@ -290,6 +304,8 @@ def train(
             last_save = time.monotonic()
     if aux is not None:
         aux.remove()
+    if point_aux is not None:
+        point_aux.remove()
     model.eval()
     snapshot()  # the weights are safe before the (optional) evaluation
     if eval_clips:
@@ -326,6 +342,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="weight of ILA's own alignment loss (the official training uses 1; default 0, as when the option "
         "did not exist, so that earlier commands still reproduce their weights)",
+    )
+    p.add_argument(
+        "--aux-points",
+        type=float,
+        help="weight of the training-only interactive-point loss: every ILA layer's points of each frame pair "
+        "are pulled towards the moving object's true centre in those frames (default: 1 for ila_motion, else 0)",
     )
     p.add_argument(
         "--focus",
@@ -386,6 +408,7 @@ def run(args: argparse.Namespace) -> int:
         + (f" --aux-mask {args.aux_mask:g}" if args.aux_mask is not None else "")
         + (f" --aux-flow {args.aux_flow:g}" if args.aux_flow is not None else "")
         + (f" --aux-align {args.aux_align:g}" if args.aux_align else "")
+        + (f" --aux-points {args.aux_points:g}" if args.aux_points is not None else "")
         + (f" --focus {shlex.quote(args.focus)} --focus-fraction {args.focus_fraction:g}" if args.focus else "")
         + (f" --focus-from {args.focus_from:g}" if args.focus and args.focus_from else "")
         + (" --reverse-pairs" if args.reverse_pairs else "")
@@ -411,6 +434,7 @@ def run(args: argparse.Namespace) -> int:
         aux_mask=args.aux_mask,
         aux_flow=args.aux_flow,
         aux_align=args.aux_align,
+        aux_points=args.aux_points,
         focus=[c.strip() for c in args.focus.split(",") if c.strip()],
         focus_fraction=args.focus_fraction,
         focus_from=args.focus_from,

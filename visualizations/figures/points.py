@@ -58,8 +58,9 @@ def points_figure(
 ) -> go.Figure:
     """For one ILA layer, frame pair (t, t+1) side by side with the alignment masks as overlays and the
     two interactive points as markers (pixel coordinates); a slider steps through the pairs, named by
-    their source frames (``"f3→f9"``). ``view``: ``"outline"`` (whole frame, the model's square
-    outlined) or ``"crop"`` (only that square)."""
+    their source frames (``"f3→f9"``). On the later frame an arrow runs from where the earlier frame's
+    point was to the later frame's point: the displacement ILA aligns. ``view``: ``"outline"`` (whole
+    frame, the model's square outlined) or ``"crop"`` (only that square)."""
     _check_view(view)
     la = expl.layer(layer)
     if frames is not None and len(frames) != expl.num_frames:
@@ -74,9 +75,11 @@ def points_figure(
         horizontal_spacing=0.03,
     )
     per_pair: list[int] = []
+    arrows: list[dict] = []
     outlined = False
     for p in range(la.pairs):
         start = len(fig.data)
+        tail: tuple[float, float] = (0.0, 0.0)
         for side, (t, mask, (px, py), (u, v)) in enumerate(
             [
                 (p, la.mask_pre[p], la.points_px[p, 0:2], la.points[p, 0:2]),
@@ -105,6 +108,10 @@ def points_figure(
                 col=side + 1,
             )
             dx, dy = place.to_display(px, py)
+            if side == 0:
+                tail = (float(dx), float(dy))
+            else:
+                arrows.append(_displacement_arrow(tail, (float(dx), float(dy)), visible=p == 0))
             fig.add_trace(
                 go.Scatter(
                     x=[float(dx)],
@@ -144,6 +151,8 @@ def points_figure(
                         "title.text": wrap_title(_points_title(la.name, p, fi, ts, outlined)),
                         "annotations[0].text": f"earlier: {frame_label(p, fi, ts)}",
                         "annotations[1].text": f"later: {frame_label(p + 1, fi, ts)}",
+                        # The displacement arrows follow the two subplot titles, one per pair.
+                        **{f"annotations[{2 + q}].visible": q == p for q in range(la.pairs)},
                     },
                 ],
             }
@@ -166,7 +175,33 @@ def points_figure(
         },
     )
     fig.update_annotations(font_size=12)
+    for arrow in arrows:  # after the titles: annotations[2 + p] is pair p's arrow
+        fig.add_annotation(**arrow)
     return finish(fig, _points_title(la.name, 0, fi, ts, outlined), height=540, top=30)
+
+
+def _displacement_arrow(tail: tuple[float, float], head: tuple[float, float], visible: bool) -> dict:
+    """Annotation arrow on the later frame's panel from the earlier frame's point (tail, display pixels;
+    both frames share one placement) to the later frame's point (head): the displacement ILA aligns."""
+    return {
+        "x": head[0],
+        "y": head[1],
+        "ax": tail[0],
+        "ay": tail[1],
+        "xref": "x2",
+        "yref": "y2",
+        "axref": "x2",
+        "ayref": "y2",
+        "text": "",
+        "showarrow": True,
+        "arrowhead": 2,
+        "arrowsize": 1.2,
+        "arrowwidth": 2,
+        "arrowcolor": CROP_COLOUR,
+        "standoff": 4,  # stop short of the point's marker
+        "visible": visible,
+        "hovertext": "displacement: from the point in the earlier frame to the point in the later one",
+    }
 
 
 def _points_title(name: str, p: int, fi: Sequence[int] | None, ts: Sequence[float] | None, outlined: bool) -> str:
