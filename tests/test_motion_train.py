@@ -442,7 +442,7 @@ def test_point_loss_moves_every_point_head_towards_the_object() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     model(x)
-    first = float(points.loss(centers))
+    first = float(points.loss(centers).detach())
     for _ in range(15):
         train_step(model, optimizer, x, y, points=points, centers=centers, points_weight=1.0)
     model(x)
