@@ -33,6 +33,8 @@ __all__ = [
 
 #: Factors this far from the identity get a sentence saying what such sizes mean.
 LARGE_FACTOR = 5.0
+#: Pixels kept free above a title (a gr.Plot label box covers about that much of the figure's top).
+LABEL_PX = 22
 #: Channels a layer heatmap shows (those whose factor varies most over time); the rest are folded.
 TOP_CHANNELS = 16
 
@@ -160,6 +162,14 @@ def _identity_colorbar(identity: float, dev: float, title: str) -> dict:
     }
 
 
+def _finish(fig: go.Figure, title: str, height: int, top: int = 20, note: str | None = None) -> go.Figure:
+    """:func:`finish`, plus room above the title: the app's plot box draws its label over the top
+    left corner of the figure, where the first line of the title would be."""
+    fig = finish(fig, title, height=height + LABEL_PX, top=top, note=note)
+    fig.update_layout(margin_t=fig.layout.margin.t + LABEL_PX)
+    return fig
+
+
 def _short(name: str) -> str:
     for prefix in ("backbone.", "visual.transformer."):
         if name.startswith(prefix):
@@ -218,7 +228,7 @@ def calibration_heatmap(
     if folded:
         below = float(la.temporal_variation()[order[len(shown)]])
         note += f" {len(shown)} of {la.channels} channels shown; {folded} more vary less (std ≤ {below:.2g})."
-    return finish(
+    return _finish(
         fig,
         f"Calibration of {la.name} — {_identity_note(la)}",
         height=len(panels) * max(260, min(520, 16 * len(shown) + 120)) + 260,
@@ -318,7 +328,7 @@ def calibration_summary(expl: CalibrationExplanation) -> go.Figure:
         fig.update_yaxes(title_text="layer", type="category", autorange="reversed", row=2, col=1)
     height = 460 + (max(300, 18 * len(names) + 140) if timeline else 0)
     note = f"{depth_reading(expl)} {factor_note(expl.layers, centre='Identity')}"
-    fig = finish(fig, "Temporal calibration across depth", height=height + 40, top=50, note=note)
+    fig = _finish(fig, "Temporal calibration across depth", height=height + 40, top=50, note=note)
     fig.update_annotations(font_size=12)
     # The legend sits between the title and the first panel, which has no subplot title to cover.
     fig.update_layout(legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "font": {"size": 11}})
@@ -360,7 +370,7 @@ def calibration_channels(
     fig.update_yaxes(title_text="calibration factor")
     fig.update_layout(legend={"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top", "font": {"size": 11}})
     note = f"{channels_reading(expl, layer, channels)} {factor_note([la], centre='Dashed line')}"
-    fig = finish(fig, f"Calibration over time, {la.name}", height=560, note=note)
+    fig = _finish(fig, f"Calibration over time, {la.name}", height=560, note=note)
     fig.update_layout(margin={"b": 130})
     return fig
 
@@ -419,4 +429,4 @@ def calibrated_kernel_figure(
         coloraxis={"colorscale": DIVERGING, "cmin": -top, "cmax": top, "colorbar": {"title": {"text": "W"}}}
     )
     title = f"Calibrated kernel W_t = α_t · W_b, {la.conv_name or la.name}, channel {channel} ({la.cal_dim}{partner})"
-    return finish(fig, title, height=230 + 230 * rows, top=56, note=kernel_reading(expl, layer, channel))
+    return _finish(fig, title, height=230 + 230 * rows, top=56, note=kernel_reading(expl, layer, channel))
