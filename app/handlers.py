@@ -9,6 +9,7 @@ import inspect
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 from collections import OrderedDict
@@ -132,13 +133,21 @@ def _whole(x: Any, what: str, rule: str, low: int, high: int | None = None) -> i
     return int(value)
 
 
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(?:-|–|to)\s*(\d+(?:\.\d*)?)\s*s?\s*$")
+
 FRAMES_RULE = f"a whole number from 1 to {MAX_FRAMES} (empty: the model's own)"
 
 
 def parse_sampling(frames: Any, views: Any, start: Any, stride: Any) -> Sampling:
     """The Sampling fields as typed (text boxes, or numbers through the API): Frames a whole number
     from 1 to :data:`~app.service.MAX_FRAMES`, Stride a whole number from 1, Start seconds from 0;
-    empty means the model's own.  Anything else is an :class:`AppError` that names the field."""
+    empty means the model's own.  Start also takes a window ``"12.5-13.5"`` (seconds; what a click on the
+    timeline puts there), read by every sampling protocol.  Anything else is an :class:`AppError` that
+    names the field."""
+    window = _WINDOW.match(start) if isinstance(start, str) else None
+    end = None
+    if window:
+        start, end = window.group(1), float(window.group(2))
     start_s = _number(start, "Start", "a time in seconds, 0 or more")
     if start_s is not None and start_s < 0:
         raise AppError(f"Start must be a time in seconds, 0 or more, not {quote(start)}.")
@@ -147,6 +156,7 @@ def parse_sampling(frames: Any, views: Any, start: Any, stride: Any) -> Sampling
         views=str(views or "single"),
         start=start_s,
         stride=_whole(stride, "Stride", "a whole number, 1 or more (empty: the model's own)", 1),
+        end=end,
     )
 
 

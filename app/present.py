@@ -245,9 +245,11 @@ def sampling_fields(info: ModelInfo | None) -> tuple[dict[str, Any], dict[str, A
         "interactive": info.family != "ila",
         "label": "Frames" if info.family != "ila" else "Frames (fixed for ILA)",
     }
+    # Any model takes a window "start-end" (what a click on the timeline puts here); a lone start is
+    # for interval sampling only.
     start = {
-        "placeholder": "centred" if interval else f"whole clip ({info.sampling} sampling)",
-        "interactive": interval,
+        "placeholder": "centred, or a window 12-13" if interval else "whole clip, or a window 12-13",
+        "interactive": True,
     }
     stride = {
         "placeholder": f"{info.sampling_rate} (the model's own)" if interval else f"n/a ({info.sampling} sampling)",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import threading
@@ -59,15 +60,27 @@ class Sampling:
         views: ``"single"`` (one centred clip and crop) or ``"official"`` (the published multi-view test).
         start: start of the clip window in seconds (``"interval"`` sampling, single view only).
         stride: frame interval at the protocol's reference fps (``"interval"`` sampling only).
+        end: with ``start``, the end of a *window* ``[start, end]`` of the video (seconds) that every
+            sampling protocol and every view reads as if it were the whole clip (a timeline window).
     """
 
     frames: int | None = None
     views: str = "single"
     start: float | None = None
     stride: int | None = None
+    end: float | None = None
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """``(start_s, end_s)`` when a window of the video is chosen, else None."""
+        return None if self.end is None else (float(self.start or 0.0), float(self.end))
 
     def key(self) -> tuple:
-        return (self.frames, self.views, None if self.start is None else round(self.start, 3), self.stride)
+        return (self.frames, self.views, _r3(self.start), self.stride, _r3(self.end))
+
+
+def _r3(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
 
 
 @dataclass
@@ -183,6 +196,8 @@ class Service:
         self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()
         self._analysis_bytes: dict[tuple, int] = {}
         self._comparisons: OrderedDict[tuple, Any] = OrderedDict()  # see compare()
+        self._timelines: OrderedDict[tuple, Any] = OrderedDict()  # tada.timeline.Timeline, per clip + model
+        self._digests: OrderedDict[tuple, tuple[int, str]] = OrderedDict()  # file version -> content hash
 
     # --- catalogue ------------------------------------------------------------------------------
     def default_model(self) -> str | None:
@@ -318,6 +333,11 @@ class Service:
             raise AppError("Upload a video (or record one with the webcam, or pick an example) first.")
         if not os.path.isfile(video):
             raise VideoError(f"The file {Path(video).name} does not exist.", code="not_found")
+        window = sampling.window
+        if window is not None:  # a chosen part of the video: every protocol and view samples inside it
+            if window[0] < 0 or window[1] <= window[0]:
+                raise AppError(f"The window {window[0]:g}-{window[1]:g} s is empty: its end must come after its start.")
+            return load_clip(video, cfg, views=sampling.views, limits=self.limits, window=window)
         # A start applies to the one window of interval sampling; the others cover the whole clip.
         start = sampling.start if cfg.sampling == "interval" and sampling.views == "single" else None
         return load_clip(video, cfg, views=sampling.views, limits=self.limits, start=start)
@@ -492,6 +512,105 @@ class Service:
             )
         analysis.timings["internals"] = time.perf_counter() - t0
         analysis.internals = found
+
+    # --- timelines ------------------------------------------------------------------------------
+    def _timeline_key(
+        self,
+        video: str,
+        model_name: str,
+        stride_s: float | None,
+        window_s: float | None,
+        class_names: Sequence[str] | str | None,
+    ) -> tuple[tuple, str, tuple[str, ...] | None]:
+        name = tada.get_pretrained_cfg(model_name).name
+        names = parse_class_names(class_names)
+        if names is not None and not model_info(name).open_vocabulary:
+            names = None
+        key = (self._content_key(video), name, _r3(stride_s), _r3(window_s), names)
+        return key, name, names
+
+    def _content_key(self, video: str) -> Any:
+        """The clip's bytes (hashed once per file version): Gradio stores every upload of the same clip as
+        a new file, and a timeline is worth finding again under any of them."""
+        if not os.path.isfile(video):
+            return video
+        fk = _file_key(video)
+        with self._lock:
+            found = self._digests.get(fk)
+        if found is None:
+            digest = hashlib.blake2b(digest_size=16)
+            with open(video, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            found = (fk[1], digest.hexdigest())
+            with self._lock:
+                self._digests[fk] = found
+                while len(self._digests) > 256:
+                    self._digests.popitem(last=False)
+        return found
+
+    def timeline(
+        self,
+        video: str,
+        model_name: str,
+        stride_s: float | None = None,
+        window_s: float | None = None,
+        class_names: Sequence[str] | str | None = None,
+        progress: Progress | None = None,
+    ) -> Any:
+        """The model over sliding windows of the whole clip (:func:`tada.timeline.compute_timeline`),
+        cached per clip, model, stride, window and class phrases (a second request is immediate).
+
+        ``progress(fraction, text)`` is called per window; raising from it (a stopped job) ends the work.
+        """
+        from tada.timeline import compute_timeline
+
+        if not video:
+            raise AppError("Upload a video (or record one with the webcam, or pick an example) first.")
+        if not os.path.isfile(video):
+            raise VideoError(f"The file {Path(video).name} does not exist.", code="not_found")
+        key, name, names = self._timeline_key(video, model_name, stride_s, window_s, class_names)
+        with self._lock:
+            found = self._timelines.get(key)
+            if found is not None:
+                self._timelines.move_to_end(key)
+                return found
+        loaded = self.get_model(name, progress)
+        with loaded.running() as model:
+            _set_class_names(model, names)
+            labels = list(names) if names else None
+            tl = compute_timeline(
+                video,
+                model,
+                stride_s=stride_s,
+                window_s=window_s,
+                limits=self.limits,
+                device=self.device,
+                progress=progress,
+                labels=labels,
+                display_name=name,
+            )
+        with self._lock:
+            self._timelines[key] = tl
+            while len(self._timelines) > max(self.max_analyses, 1):
+                self._timelines.popitem(last=False)
+        return tl
+
+    def peek_timeline(
+        self,
+        video: str,
+        model_name: str,
+        stride_s: float | None = None,
+        window_s: float | None = None,
+        class_names: Sequence[str] | str | None = None,
+    ) -> Any | None:
+        """The cached timeline for these settings, or None (never computes anything)."""
+        try:
+            key = self._timeline_key(video, model_name, stride_s, window_s, class_names)[0]
+        except Exception:  # noqa: BLE001 - invalid settings simply have no cached timeline
+            return None
+        with self._lock:
+            return self._timelines.get(key)
 
     # --- explanations ---------------------------------------------------------------------------
     def explain(

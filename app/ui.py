@@ -10,6 +10,7 @@ Every endpoint has an ``api_name`` so scripts can call it with ``gradio_client``
 ``/counterfactuals``  predictions on reversed / shuffled / frozen / half-rate versions of the clip
 ``/compare``          2-4 models on the identical frames: top-k, counterfactuals, attributions side by side
 ``/models``           the model catalogue with availability
+``/timeline``, ``/timeline_figure``, ``/frame_importance``: the Timeline tab (:mod:`app.timeline_tab`)
 
 All compute endpoints but ``/compare`` take the same first seven inputs as ``/predict`` and reuse its cached result.
 """
@@ -39,6 +40,8 @@ from app.present import (
     view_choices,
 )
 from app.service import Service
+from app.timeline_tab import CSS as TIMELINE_CSS
+from app.timeline_tab import build_timeline_tab
 
 __all__ = ["build_demo", "create_app", "launch_kwargs", "example_clips", "MAX_FILE_SIZE"]
 
@@ -166,13 +169,14 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                             elem_id="views-field",
                         )
                     with gr.Row():
-                        start = gr.Textbox(label="Start (s)", max_lines=1, elem_id="start-field", **st0)
+                        start = gr.Textbox(label="Start or window (s)", max_lines=1, elem_id="start-field", **st0)
                         stride = gr.Textbox(
                             label="Stride (frames at 30 fps)", max_lines=1, elem_id="stride-field", **sd0
                         )
                     gr.Markdown(
                         "Start and stride apply to interval sampling (TAda2D, TAdaConvNeXtV2 on Kinetics); "
-                        "segment and uniform sampling always cover the whole clip.",
+                        "segment and uniform sampling cover the whole clip, or the window `start-end` (seconds) "
+                        "given in its place, as a click on the Timeline does.",
                         elem_classes="tada-note",
                     )
                 with gr.Row():
@@ -289,6 +293,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                 cf_note = gr.Markdown(elem_id="cf-note")
                 cf_plot = gr.Plot(elem_id="cf-plot", label="Counterfactuals")
             build_compare_tab(h, video, frame_view)  # "Compare": 2-4 models on the identical frames
+            timeline = build_timeline_tab(h)
             with gr.Tab("About", elem_id="tab-about"):
                 lesson = build_lesson()
                 gr.Markdown(TEACHING.read_text(encoding="utf-8") if TEACHING.is_file() else "")
@@ -355,6 +360,20 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             outputs=[cf_plot, cf_note],
             api_name="counterfactuals",
             concurrency_id="compute",
+        )
+        timeline.wire(
+            video=video,
+            model=model,
+            classes=classes,
+            common=common,
+            start=start,
+            target=target,
+            predict=h.predict,
+            predict_inputs=[*common, frame_view],
+            predict_outputs=outputs,
+            after_predict=h.after_predict,
+            after_predict_outputs=[cal_layer, pts_layer, target],
+            stale=[attr_plot, attr_note, cf_plot, cf_note],
         )
         list_btn.click(guarded("listing models")(h.models), None, models_json, api_name="models", queue=False)
         lesson.wire(
@@ -483,7 +502,7 @@ def launch_kwargs(**overrides: Any) -> dict[str, Any]:
         "max_file_size": f"{cap_mb}mb" if cap_mb > 200 else MAX_FILE_SIZE,
         "show_error": True,
         "footer_links": ["api", "settings"],
-        "css": CSS,
+        "css": CSS + TIMELINE_CSS,
         "allowed_paths": [str(APP_DIR / "examples"), str(REPO_ROOT / "assets" / "examples")],
         "max_threads": max(4, _env_int("TADA_MAX_THREADS", 16)),
         "state_session_capacity": max(8, _env_int("TADA_SESSION_CAPACITY", 128)),

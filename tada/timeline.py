@@ -131,7 +131,8 @@ class Timeline:
         return {
             "model": self.model,
             "video": {
-                "path": os.path.basename(self.info.path),
+                # "name", not "path": gradio_client takes any dict with a "path" for a file to download.
+                "name": os.path.basename(self.info.path),
                 "duration_s": round(self.info.duration, 4),
                 "fps": round(self.info.fps, 4),
                 "num_frames": self.info.num_frames,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
@@ -24,11 +26,30 @@ EXAMPLES = (
 )
 
 
+#: A long clip for the Timeline tab: 40 s of 1-s motion episodes (what the bundled models see in one
+#: window), rotating clockwise for the first 20 s, then moving right.
+LONG_EXAMPLE = "motion_rotating_then_moving_right_40s.mp4"
+LONG_SEGMENTS = (("rotating clockwise", 20), ("moving right", 20))
+
+
+def make_long_example(path: Path, segments=LONG_SEGMENTS, seed: int = 1000, fps: int = 8, scale: int = 2) -> Path:
+    """One generated episode of ``fps`` frames per second of each ``(label, seconds)`` in turn."""
+    frames = []
+    for label, seconds in segments:
+        for _ in range(seconds):
+            clip = generate_clip(seed, label, num_frames=fps, size=64, distractors=True, noise=False)
+            frames.append(clip.frames)
+            seed += 1
+    return write_mp4(np.concatenate(frames), path, fps=fps, scale=scale)
+
+
 def main() -> None:
     for name, label, seed in EXAMPLES:
         clip = generate_clip(seed, label, num_frames=16, size=64, distractors=True, noise=False)
         write_mp4(clip, HERE / name, fps=8, scale=4)
         print(f"{name}: {clip.label_name} over a {clip.background} background, shape {clip.shape}")
+    make_long_example(HERE / LONG_EXAMPLE)
+    print(f"{LONG_EXAMPLE}: " + ", then ".join(f"{label} for {s} s" for label, s in LONG_SEGMENTS))
 
 
 if __name__ == "__main__":

@@ -142,6 +142,16 @@ def display_frame(frame: np.ndarray, display_size: int = 256) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
 
 
+def window_frames(info: VideoInfo, window: tuple[float, float]) -> tuple[int, int]:
+    """``(first frame, frame count)`` of the part ``(start_s, end_s)`` of a video, inside the video and
+    at least one frame long (frame ``round(t * fps)`` starts at time ``t``)."""
+    fps = float(info.fps) or 25.0
+    n = max(int(info.num_frames), 1)
+    first = min(max(int(round(float(window[0]) * fps)), 0), n - 1)
+    last = min(max(int(round(float(window[1]) * fps)), first + 1), n)
+    return first, last - first
+
+
 def load_clip(
     path: str | os.PathLike,
     cfg: Any,
@@ -151,6 +161,7 @@ def load_clip(
     display_size: int = 256,
     backend: str = "auto",
     start: float | None = None,
+    window: tuple[float, float] | None = None,
 ) -> Clip:
     """Read a video file the way a model was tested.
 
@@ -165,6 +176,9 @@ def load_clip(
         backend: decoder, ``"auto"``, ``"pyav"`` or ``"decord"``.
         start: seconds where the window starts instead of the centre (``"interval"`` sampling, one
             view; see :func:`~tada.video.sampling.sample_indices`).
+        window: ``(start_s, end_s)``: read only that part of the video, sampled with the model's own
+            protocol as if it were the whole video (any sampling, any views; replaces ``start``). The
+            frames are those of the same window of :func:`tada.timeline.plan_windows`.
 
     Raises:
         VideoError: the file cannot be used; ``str(err)`` explains why in plain words.
@@ -182,7 +196,11 @@ def load_clip(
     # only one clip's full-resolution frames are ever held (a 4K source has 25 MB per frame).
     with get_pool().lease() as worker:
         info: VideoInfo = worker.call(decode.probe_file, (path, limits, backend), {}, timeout)
-        indices = sample_clips(info.num_frames, info.fps, transform.cfg, transform.num_clips, start_time=start)
+        if window is not None:
+            first, count = window_frames(info, window)
+            indices = first + sample_clips(count, info.fps, transform.cfg, transform.num_clips)
+        else:
+            indices = sample_clips(info.num_frames, info.fps, transform.cfg, transform.num_clips, start_time=start)
         for clip_indices in indices:
             unique, inverse = np.unique(clip_indices, return_inverse=True)
             result = worker.call(decode.read_file, (path, unique, limits, backend), {}, timeout)
