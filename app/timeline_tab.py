@@ -45,6 +45,8 @@ CSS = """
 #tl-plot .js-plotly-plot, #fi-plot .js-plotly-plot {max-width: none}
 #tl-bridge {display: none !important}
 .tada-playhead {position: absolute; width: 0; border-left: 2px dotted crimson; pointer-events: none; z-index: 5}
+/* On a phone the timeline keeps a readable width and scrolls sideways inside its box. */
+@media (max-width: 640px) {#tl-plot .js-plotly-plot, #fi-plot .js-plotly-plot {min-width: 620px}}
 """
 
 # Runs once in the page (gr.HTML's js_on_load): clicks on the figures become events of the hidden
@@ -436,7 +438,7 @@ def build_timeline_tab(handlers: Handlers) -> TimelineTab:
                 elem_id="tl-fmt",
             )
             save = gr.Button("Save the figure", elem_id="tl-save-btn", scale=0)
-        figure_file = gr.File(label="Figure", interactive=False, elem_id="tl-figure-file")
+        figure_file = gr.File(label="Figure", interactive=False, height=90, elem_id="tl-figure-file")
         with gr.Accordion("Timeline data (JSON)", open=False):
             data = gr.JSON(label="Windows", elem_id="tl-json")
         gr.Markdown(

@@ -342,3 +342,103 @@ def test_unplayable_upload_shows_a_server_preview(server, browser, tmp_path: Pat
     page.wait_for_function("() => document.querySelector('#details').innerText.includes('mjpeg')")
     assert "320×180" in page.inner_text("#details")
     page.close()
+
+
+LONG_EXAMPLE = "rotating then moving right 40s (motion task)"
+
+
+def _fits(page, sel: str, width: int) -> None:
+    """The element stays inside the viewport (a wide figure scrolls inside its own box)."""
+    fit = page.evaluate(
+        """(sel) => { const e = document.querySelector(sel), r = e.getBoundingClientRect();
+             return {left: r.left, right: r.right, sw: e.scrollWidth, cw: e.clientWidth,
+                     ox: getComputedStyle(e).overflowX}; }""",
+        sel,
+    )
+    assert fit["left"] >= 0 and fit["right"] <= width, (sel, fit)
+    assert fit["sw"] <= fit["cw"] + 1 or fit["ox"] in ("auto", "scroll"), (sel, fit)
+
+
+def test_timeline_click_seeks_and_every_tab_explains_that_window(server, browser, tmp_path: Path) -> None:
+    """The long example's timeline: a click on a point seeks the video to that window and reruns the
+    prediction on it (details, frames and the calibration tab show its frames); the playback line
+    follows the video on the timeline and the frame-importance figure; the JSON download is the timeline."""
+    import json
+
+    shots = tmp_path / "timeline"
+    shots.mkdir()
+    print(f"\nscreenshots: {shots}")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    page.set_default_timeout(120_000)
+    page.goto(server, wait_until="load")
+    page.wait_for_selector("#predict-btn")
+    page.get_by_text(LONG_EXAMPLE, exact=True).click()
+    page.wait_for_function("() => document.querySelector('#details').innerText.includes('40.0 s')")
+    page.wait_for_selector("#clip video")
+    page.get_by_role("tab", name="Timeline").click()
+    page.click("#tl-btn")
+    page.wait_for_function("() => document.querySelector('#tl-note').innerText.includes('40 windows')")
+    page.wait_for_function("() => document.querySelectorAll('#tl-plot .scatterlayer .trace .points path').length >= 40")
+    points = page.locator("#tl-plot .scatterlayer .trace").first.locator(".points path")
+    assert points.count() == 40
+
+    # Click the point of window 31 (30-31 s).
+    page.locator("#tl-plot").scroll_into_view_if_needed()
+    box = points.nth(30).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.wait_for_function("() => document.querySelector('#tl-note').innerText.includes('Window 31 of 40')")
+    page.wait_for_function("() => Math.abs(document.querySelector('#clip video').currentTime - 30) < 0.05")
+    page.wait_for_function("() => document.querySelector('#details').innerText.includes('window 30.00–30.88 s')")
+    page.wait_for_function("() => document.querySelector('#frames').innerText.includes('f240')")
+    page.get_by_text("Sampling", exact=True).first.click()
+    assert page.locator("#start-field textarea, #start-field input").first.input_value() == "30-31"
+    # The playback line sits on the clicked window and follows the video.
+    page.wait_for_function("() => document.querySelector('#tl-plot .tada-playhead')?.dataset.t === '30'")
+    page.evaluate("() => { document.querySelector('#clip video').currentTime = 12.5; }")
+    page.wait_for_function("() => document.querySelector('#tl-plot .tada-playhead')?.dataset.t === '12.5'")
+    page.screenshot(path=str(shots / "1_timeline.png"), full_page=True)
+
+    # The per-frame importance of the window, with the playback line on it when the video is inside.
+    page.click("#fi-btn")
+    page.wait_for_selector("#fi-plot .js-plotly-plot .barlayer")
+    page.wait_for_function("() => document.querySelector('#fi-note').innerText.includes('30.00–30.88 s')")
+    page.evaluate("() => { document.querySelector('#clip video').currentTime = 30.5; }")
+    page.wait_for_function(
+        "() => { const l = document.querySelector('#fi-plot .tada-playhead');"
+        " return l && l.dataset.t === '30.5' && l.style.display === 'block'; }"
+    )
+    page.screenshot(path=str(shots / "2_frame_importance.png"), full_page=True)
+
+    # The JSON download is the timeline (40 windows, frames of each).
+    with page.expect_download() as dl:
+        page.locator("#tl-files tr", has_text=".json").locator("a").first.click()
+    data = json.loads(Path(dl.value.path()).read_text())
+    assert len(data["windows"]) == 40 and data["windows"][30]["frames"][0] == 240
+    assert data["windows"][30]["start_s"] == 30.0
+
+    # The calibration tab explains the window: its frames are the window's frames.
+    page.get_by_role("tab", name="Calibration").click()
+    page.wait_for_selector("#cal-plot .js-plotly-plot .main-svg")
+    cal = page.inner_text("#cal-plot")  # positions labelled by the frames they cover, e.g. "f240–242 · 30.00–30.25 s"
+    assert "f240" in cal and "30.00–" in cal
+    page.close()
+
+    # A phone: the timeline stays inside the page (scrolling inside its box).
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    phone.set_default_timeout(120_000)
+    phone.goto(server, wait_until="load")
+    phone.wait_for_selector("#predict-btn")
+    phone.get_by_text(LONG_EXAMPLE, exact=True).click()
+    phone.wait_for_function("() => document.querySelector('#details').innerText.includes('40.0 s')")
+    phone.get_by_role("tab", name="Timeline").click()
+    phone.click("#tl-btn")
+    phone.wait_for_function("() => document.querySelector('#tl-note').innerText.includes('from the cache')")
+    phone.wait_for_selector("#tl-plot .js-plotly-plot .main-svg")
+    time.sleep(0.5)
+    _fits(phone, "#tl-plot", 390)
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
+    phone.locator("#tl-plot").scroll_into_view_if_needed()
+    phone.screenshot(path=str(shots / "3_phone.png"))
+    phone.close()

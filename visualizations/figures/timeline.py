@@ -132,13 +132,22 @@ def frame_importance_figure(
     times = list(expl.timestamps) if expl.timestamps else [float(i) for i in range(n)]
     indices = list(expl.frame_indices) if expl.frame_indices else list(range(n))
     t = np.asarray(times, dtype=np.float64)
-    gap = float(np.median(np.diff(t))) if n > 1 else 1.0
+    distinct = np.unique(t)
+    gap = float(np.median(np.diff(distinct))) if len(distinct) > 1 else 1.0
+    # A frame fed twice (a short clip or window) has one bar per copy, side by side at its time.
+    x = t.copy()
+    width = np.full(n, gap * 0.8)
+    for time_s in distinct:
+        same = np.flatnonzero(t == time_s)
+        if len(same) > 1:
+            width[same] = gap * 0.8 / len(same)
+            x[same] = time_s + (np.arange(len(same)) - (len(same) - 1) / 2) * width[same]
     colours = ["#c0392b" if v >= 0 else "#2471a3" for v in values]
     fig = go.Figure(
         go.Bar(
-            x=t,
+            x=x,
             y=values,
-            width=max(gap * 0.8, 1e-3),
+            width=np.maximum(width, 1e-3),
             marker_color=colours,
             customdata=np.stack([t, np.asarray(indices, dtype=np.float64)], axis=1) if n else None,
             hovertemplate="frame f%{customdata[1]:.0f} at %{x:.2f} s: %{y:.3g}<extra></extra>",
