@@ -296,6 +296,10 @@ class Service:
 
     def warm_up_in_background(self, clip: str | os.PathLike | None = None) -> threading.Thread:
         """:meth:`warm_up` in a daemon thread (the server starts answering meanwhile)."""
+        # matplotlib first, here: the warm-up's captum import pulls it in while Gradio imports it around
+        # each request, and two threads importing it at once can see it half made (ImportError).
+        import matplotlib  # noqa: F401
+
         thread = threading.Thread(target=self.warm_up, args=(clip,), daemon=True, name="tada-warm-up")
         thread.start()
         return thread
