@@ -33,6 +33,7 @@ from app.errors import AppError
 from app.handlers import Handlers, guarded, parse_sampling
 from app.jobs import run_cancellable
 from app.present import PREDICTED
+from tada.errors import quote
 
 __all__ = ["TimelineHandlers", "TimelineTab", "build_timeline_tab"]
 
@@ -109,7 +110,7 @@ def _seconds(x: Any, what: str) -> float | None:
     elif _NUMBER.match(str(x)):
         value = float(str(x).strip().rstrip("s"))
     else:
-        raise AppError(f"The {what} must be a number of seconds, not '{x}'.")
+        raise AppError(f"The {what} must be a number of seconds, not {quote(x)}.")
     if value <= 0:
         raise AppError(f"The {what} must be longer than 0 s.")
     return value
