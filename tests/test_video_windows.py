@@ -134,3 +134,17 @@ def test_a_clip_over_the_duration_limit_is_refused_from_its_header(tmp_path, mon
         vdecode.probe_file(path)
     assert err.value.code == "too_long"
     assert str(err.value) == "The clip is 13 h 00 min long; the longest accepted is 12 h 00 min. Please trim it."
+
+
+def test_a_stream_without_timestamps_is_read_on_too(tmp_path):
+    """A raw H.264 stream has no timestamp index (frames are numbered as decoded): a kept-open read still
+    decodes each frame once across calls, as ``read_cost`` counts, and a step back starts over."""
+    path = tmp_path / "raw.h264"
+    write_clip(path, 60, fmt="h264", options={"g": "10", "bf": "2"})
+    assert vdecode.read_cost(path, [1, 5, 7, 20, 21, 50])["frames"] == 51
+    batches = [[1, 5], [7, 20], [21, 50]]
+    kept = [vdecode.read_file(path, b, keep_open=True) for b in batches]
+    assert [[read_index(f) for f in k.frames] for k in kept] == batches
+    assert sum(k.stats["decoded"] for k in kept) == 51
+    back = vdecode.read_file(path, [3, 59])
+    assert [read_index(f) for f in back.frames] == [3, 59] and back.stats["decoded"] == 60

@@ -350,7 +350,7 @@ class _PyAVReader:
         self.rotation = 0
         self.pix_fmt = ""
         self.stats = {"decoded": 0, "converted": 0, "seeks": 0, "bad_packets": 0}
-        self._live: tuple[Any, int] | None = None  # (open container, last index given) between reads
+        self._live: tuple | None = None  # (open container, last index given[, frame iterator]) between reads
         self._first_frame_meta()
         self._info = self._make_info()
 
@@ -454,8 +454,7 @@ class _PyAVReader:
         if self.scan.seekable:
             self._read_by_pts(targets, got, keep_open)
         else:
-            self.close()
-            self._read_sequential(targets, got, by_pts=False, threads="AUTO")
+            self._read_on(targets, got, keep_open)
         rest = [i for i in targets if i not in got]
         if rest:
             # Damaged data, or a container whose seeking misbehaves: decode the rest from the start,
@@ -469,6 +468,37 @@ class _PyAVReader:
         if live is not None:
             live[0].close()
 
+    def _read_on(self, targets: list[int], got: _Slots, keep_open: bool) -> None:
+        """Without a timestamp index frames are numbered as they come: decode from the start, or on from
+        where a kept-open read stopped (``_live = (container, last index given, frame iterator)``)."""
+        import av
+
+        live, self._live = self._live, None
+        if live is not None and len(live) == 3 and live[1] < targets[0]:
+            container, n, frames = live
+        else:
+            if live is not None:
+                live[0].close()
+            container = av.open(self.path, metadata_errors="ignore")
+            stream = container.streams[self.stream_index]
+            stream.codec_context.thread_type = "AUTO"
+            n, frames = -1, _decode_tolerant(container, stream, self.stats)
+        wanted, last, keep = set(targets), targets[-1], False
+        try:
+            for frame in frames:
+                n += 1
+                if n in wanted:
+                    got.put_frame(n, frame)
+                    self.stats["converted"] += 1
+                if n >= last:
+                    keep = keep_open
+                    break
+        finally:
+            if keep:
+                self._live = (container, n, frames)
+            else:
+                container.close()
+
     def cost(self, targets: list[int]) -> tuple[int, int]:
         """``(frames decoded, seeks)`` that reading ``targets`` (sorted, unique) from a closed file takes.
 
@@ -478,7 +508,7 @@ class _PyAVReader:
         """
         if not targets:
             return 0, 0
-        if not self.scan.seekable:
+        if not self.scan.seekable:  # decoded from the start, or on from the last call (see _read_on)
             return int(targets[-1]) + 1, 0
         key_idx = np.flatnonzero(self.scan.key)
         t = np.asarray(targets, dtype=np.int64)
@@ -502,6 +532,9 @@ class _PyAVReader:
         key_idx = np.flatnonzero(self.scan.key)
         wanted = {int(pts[i]) for i in targets}
         live, self._live = self._live, None
+        if live is not None and len(live) == 3:  # left by _read_on (not expected on the same reader)
+            live[0].close()
+            live = None
         if live is not None:
             container, pos = live
             # Decode on from where the last call stopped when every target lies ahead of it.
