@@ -365,9 +365,6 @@ def compute_timeline(
         pending = submit(0)
         done = 0
         for c, chunk in enumerate(chunks):
-            if progress is not None:
-                text = f"windows {done + 1}-{done + len(chunk)} of {len(plan)} ({chunk[0][0]:.0f} s)"
-                progress(done / len(plan), text)
             t1 = time.perf_counter()
             inverse, wait_s = pending
             result = worker.collect(wait_s)
@@ -381,7 +378,9 @@ def compute_timeline(
             stats["seeks"] += int(result.stats.get("seeks", 0))
             stats["decoder_calls"] += 1
             inputs, at = [], 0
-            for _, _, idx in chunk:
+            for k, (start, _, idx) in enumerate(chunk):
+                if progress is not None:  # per window, as before batching (raising from it cancels)
+                    progress((done + k) / len(plan), f"window {done + k + 1} of {len(plan)} ({start:.0f} s)")
                 inputs.append(transform.crops(result.frames[inverse[at : at + len(idx)]], taps)[0])
                 at += len(idx)
             del result

@@ -167,6 +167,28 @@ def test_the_fast_path_feeds_the_model_the_frames_of_a_plain_read(tmp_path, mode
         np.testing.assert_array_equal(rec.inputs[0].numpy(), clip.tensor.numpy())
 
 
+def test_progress_per_window_and_a_cancel_mid_way(left_then_right, models):
+    """``progress`` is called once per window; raising from it stops the work (with a decoder call in
+    flight: that worker is dropped) and the next timeline is whole."""
+    model = models["tadaconvnextv2_motion.tiny_8f"]
+    seen: list[tuple[float, str]] = []
+    tl = compute_timeline(left_then_right, model, stride_s=2, progress=lambda f, t: seen.append((f, t)))
+    assert [t for _, t in seen[:-1]] == [f"window {i + 1} of 20 ({2 * i} s)" for i in range(20)]
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1] == (1.0, "20 windows")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_window_11(fraction: float, text: str) -> None:
+        if text.startswith("window 11 "):
+            raise Stop
+
+    with pytest.raises(Stop):
+        compute_timeline(left_then_right, model, stride_s=2, progress=stop_at_window_11)
+    again = compute_timeline(left_then_right, model, stride_s=2)
+    np.testing.assert_array_equal(again.probs, tl.probs)
+
+
 def test_a_cut_off_file_and_a_damaged_one_give_a_timeline_with_a_warning(bad_inputs, models):
     model = models["tadaconvnextv2_motion.tiny_8f"]
     cut = compute_timeline(bad_inputs["truncated_salvageable"], model)  # index first, cut in its media data
