@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from app_server import launched_app
 
 import tada
 from app import catalogue
-from app.service import Service
 from tada import hub
 from tada.models.motion_zoo import TEMPORAL
 from tada.motion import CLASSES, generate_clip
@@ -48,12 +47,6 @@ def _audit(event: str, args: tuple, _watch: threading.Event = _watch, _outbound:
 sys.addaudithook(_audit)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bundled_models() -> list[str]:
     return [n for n in tada.list_models() if hub.weights_status(tada.get_pretrained_cfg(n)) == "bundled"]
 
@@ -82,23 +75,12 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One launched app for the module (in-process, loopback, offline), closed at the end."""
-    mp = pytest.MonkeyPatch()
-    cache = tmp_path_factory.mktemp("gradio")
-    mp.setenv("GRADIO_EXAMPLES_CACHE", str(cache / "examples"))
-    mp.setenv("GRADIO_TEMP_DIR", str(cache / "tmp"))
-    from app.ui import create_app, launch_kwargs
-
     _outbound.clear()
     _watch.set()
-    demo = create_app(Service(device="cpu"))
-    demo.launch(
-        **launch_kwargs(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
-    )
-    launch_outbound = list(_outbound)
-    _watch.clear()
-    yield {"url": demo.local_url, "demo": demo, "launch_outbound": launch_outbound}
-    demo.close()
-    mp.undo()
+    with launched_app(tmp_path_factory.mktemp("gradio")) as (demo, _):
+        launch_outbound = list(_outbound)  # what creating and launching the app tried to reach
+        _watch.clear()
+        yield {"url": demo.local_url, "demo": demo, "launch_outbound": launch_outbound}
 
 
 @pytest.fixture(scope="module")

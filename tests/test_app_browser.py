@@ -9,36 +9,18 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
-import socket
 import time
 from pathlib import Path
 
 import pytest
+from app_server import LOCAL, chromium, launched_app
 
 import tada
 from app import catalogue
-from app.service import Service
 from tada.motion import CLASSES, generate_clip
 from tada.motion.media import write_mp4
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # A synthetic camera (test pattern) for the webcam recording, granted without a prompt.
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
-LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
 
 
 def _save_small(png: bytes, path: Path, width: int = 1000) -> None:
@@ -51,38 +33,16 @@ def _save_small(png: bytes, path: Path, width: int = 1000) -> None:
     img.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    d = tmp_path_factory.mktemp("gradio_browser")
-    mp.setenv("GRADIO_EXAMPLES_CACHE", str(d / "examples"))
-    mp.setenv("GRADIO_TEMP_DIR", str(d / "tmp"))
-    from app.ui import create_app, launch_kwargs
-
-    demo = create_app(Service(device="cpu"))
-    port = _free_port()
-    demo.launch(**launch_kwargs(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True))
-    yield demo.local_url
-    demo.close()
-    mp.undo()
+    with launched_app(tmp_path_factory.mktemp("gradio_browser")) as (demo, _):
+        yield demo.local_url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed (bash scripts/dev.sh test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_upload_predict_tabs_and_error(server, browser, tmp_path: Path) -> None:

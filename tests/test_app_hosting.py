@@ -4,12 +4,12 @@ it, the size cap, and browser previews of clips Chromium cannot play.  Through a
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from app_server import free_port
 
 import tada
 from app import hosting
@@ -24,12 +24,6 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 TADA2D_MINI = REFERENCE / "tadaconv" / "fixtures" / "tada2d_mini.pyth"
 CONVNEXT_MINI = REFERENCE / "tadaconv" / "fixtures" / "tadaconvnextv2_mini.pyth"
 ILA_TINY = REFERENCE / "ila" / "fixtures" / "ila_tiny.pth"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +41,7 @@ def env(tmp_path_factory):
     from app.ui import create_app, launch_kwargs
 
     demo = create_app(svc.Service(device="cpu"), warm_up=False)
-    kwargs = launch_kwargs(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    kwargs = launch_kwargs(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     demo.launch(**kwargs)
     from gradio_client import Client
 

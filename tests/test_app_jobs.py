@@ -7,7 +7,6 @@ loop it runs on, and several apps launched one after another in one test process
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,17 +55,11 @@ SERVER = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path: Path):
     script = tmp_path / "jobs_app.py"
     script.write_text(SERVER)
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
     proc = subprocess.Popen([sys.executable, str(script), str(port)], cwd=REPO, env=env)
     url = f"http://127.0.0.1:{port}/"

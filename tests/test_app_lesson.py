@@ -11,10 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-from test_app_browser import ARGS, CHROMIUM, LOCAL, _free_port
+from app_server import LOCAL, chromium, launched_app
 
 from app.lesson import STEPS, LessonStep
-from app.service import Service
 from tada.motion import CLASSES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -29,30 +28,14 @@ VIEW_TEXT = {"heatmap": "scale their kernel most", "summary": "Temporal adaptati
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    d = tmp_path_factory.mktemp("gradio_lesson")
-    mp.setenv("GRADIO_EXAMPLES_CACHE", str(d / "examples"))
-    mp.setenv("GRADIO_TEMP_DIR", str(d / "tmp"))
-    from app.ui import create_app, launch_kwargs
-
-    demo = create_app(Service(device="cpu"), warm_up=False)
-    port = _free_port()
-    demo.launch(**launch_kwargs(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True))
-    yield demo.local_url
-    demo.close()
-    mp.undo()
+    with launched_app(tmp_path_factory.mktemp("gradio_lesson"), warm_up=False) as (demo, _):
+        yield demo.local_url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed (bash scripts/dev.sh test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _selected_tab(page) -> str:

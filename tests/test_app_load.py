@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from app_server import launched_app
 from torch import nn
 
 from app import runtime
@@ -31,12 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 CLIPS = sorted((REPO / "app" / "examples").glob("motion_*.mp4"))
 SWEEP = (1, 2)  # every second, files older than 2 s
 QUOTA_MB = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _files_under(folder: Path) -> list[Path]:
@@ -163,23 +157,11 @@ def test_field_parser_and_service_state_one_range() -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app launched in-process on 127.0.0.1 with a 2-s sweep age and a 3-MB quota."""
-    mp = pytest.MonkeyPatch()
     cache = tmp_path_factory.mktemp("gradio")
-    mp.setenv("GRADIO_EXAMPLES_CACHE", str(cache / "examples"))
-    mp.setenv("GRADIO_TEMP_DIR", str(cache / "tmp"))
-    mp.setenv("TADA_CACHE_SWEEP", ",".join(map(str, SWEEP)))
-    mp.setenv("TADA_UPLOAD_QUOTA_MB", str(QUOTA_MB))
-    from app.ui import create_app, launch_kwargs
-
-    service = Service(device="cpu")
-    demo = create_app(service, warm_up=False)
-    demo.launch(
-        **launch_kwargs(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
-    )
-    url = demo.local_url
-    yield {"url": url, "upload": url + "gradio_api/upload", "dir": cache / "tmp", "service": service}
-    demo.close()
-    mp.undo()
+    env = {"TADA_CACHE_SWEEP": ",".join(map(str, SWEEP)), "TADA_UPLOAD_QUOTA_MB": str(QUOTA_MB)}
+    with launched_app(cache, warm_up=False, env=env) as (demo, service):
+        url = demo.local_url
+        yield {"url": url, "upload": url + "gradio_api/upload", "dir": cache / "tmp", "service": service}
 
 
 def test_sweep_folder_deletes_only_old_files(tmp_path) -> None:

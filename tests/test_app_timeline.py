@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from app_server import launched_app
 
 import tada
 from app import catalogue
@@ -36,12 +36,6 @@ def bundled_models() -> list[str]:
     return [n for n in tada.list_models() if hub.weights_status(tada.get_pretrained_cfg(n)) == "bundled"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service() -> Service:
     return Service(device="cpu")
@@ -49,20 +43,8 @@ def service() -> Service:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    cache = tmp_path_factory.mktemp("gradio_tl")
-    mp.setenv("GRADIO_EXAMPLES_CACHE", str(cache / "examples"))
-    mp.setenv("GRADIO_TEMP_DIR", str(cache / "tmp"))
-    from app.ui import create_app, launch_kwargs
-
-    service = Service(device="cpu")
-    demo = create_app(service, warm_up=False)
-    demo.launch(
-        **launch_kwargs(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
-    )
-    yield {"url": demo.local_url, "service": service}
-    demo.close()
-    mp.undo()
+    with launched_app(tmp_path_factory.mktemp("gradio_tl"), warm_up=False) as (demo, service):
+        yield {"url": demo.local_url, "service": service}
 
 
 @pytest.fixture(scope="module")

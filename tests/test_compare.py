@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_server import chromium, launched_app
 
 import tada
 from tada.errors import UserError
@@ -273,27 +274,8 @@ def client(tmp_path_factory):
     """The app launched in this process (loopback, offline), as ``tests/test_app_api.py`` launches it."""
     from gradio_client import Client
 
-    from app.service import Service
-    from app.ui import create_app, launch_kwargs
-
-    mp = pytest.MonkeyPatch()
-    cache = tmp_path_factory.mktemp("gradio_compare")
-    mp.setenv("GRADIO_EXAMPLES_CACHE", str(cache / "examples"))
-    mp.setenv("GRADIO_TEMP_DIR", str(cache / "tmp"))
-    demo = create_app(Service(device="cpu"), warm_up=False)
-    port = _free_port()
-    demo.launch(**launch_kwargs(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True))
-    yield Client(demo.local_url, verbose=False)
-    demo.close()
-    mp.undo()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with launched_app(tmp_path_factory.mktemp("gradio_compare"), warm_up=False) as (demo, _):
+        yield Client(demo.local_url, verbose=False)
 
 
 def _compare(client, models, method="", steps=8, view="outline", clip=EXAMPLE):
@@ -361,18 +343,9 @@ def test_endpoint_errors_are_sentences(client, models, message) -> None:
 def test_tab_in_a_browser(client, width: int, tmp_path: Path) -> None:
     """Pick an example, open Compare, run it, read the tables; nothing wider than the screen. Screenshots
     go to ``$TADA_COMPARE_SCREENSHOTS`` when set (else the test's tmp dir)."""
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian chromium is not installed (bash scripts/dev.sh test installs it)")
     shots = Path(os.environ.get("TADA_COMPARE_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=args)
+    with chromium() as b:
         page = b.new_page(viewport={"width": width, "height": 1000})
         page.set_default_timeout(180_000)
         page.goto(client.src, wait_until="load")
@@ -390,4 +363,3 @@ def test_tab_in_a_browser(client, width: int, tmp_path: Path) -> None:
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the page is {overflow} px wider than a {width}-px screen"
         page.locator("#tab-compare").screenshot(path=str(shots / f"compare_{width}.png"))
-        b.close()

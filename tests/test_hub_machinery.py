@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from app_server import free_port
 from safetensors import safe_open
 from torch import nn
 
@@ -225,12 +225,6 @@ class _Server:
         self.thread.join(5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_pretrained_downloads_converts_caches_and_reloads(family, isolated, monkeypatch):
     served = isolated / "served"
     served.mkdir()
@@ -282,7 +276,7 @@ def test_offline_error_comes_before_building_a_large_model(isolated):
 def test_connection_refused_maps_to_the_clear_error(family, isolated, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("TADA_DOWNLOAD_URL", f"http://127.0.0.1:{_free_port()}/{{id}}")
+    monkeypatch.setenv("TADA_DOWNLOAD_URL", f"http://127.0.0.1:{free_port()}/{{id}}")
     start = time.monotonic()
     with pytest.raises(hub.WeightsUnavailableError, match=f"drive.google.com/file/d/{FILE_ID}") as info:
         tada.create_model(f"{ARCH}.dl", pretrained=True)
