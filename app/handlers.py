@@ -445,6 +445,12 @@ class Handlers:
         always belong to the clip on the page, also when the new clip then fails to decode."""
         return (None,) * n_outputs
 
+    @staticmethod
+    def drop_window(start: Any) -> Any:
+        """Empty Sampling ▸ Start when it holds a timeline window (``"30-31"``; UI only): the window was
+        picked on the previous clip, a plain start time is the user's own setting and stays."""
+        return "" if isinstance(start, str) and _WINDOW.match(start) else gr.skip()
+
     def models(self) -> list[dict[str, Any]]:
         """The catalogue as JSON rows."""
         return [i.row() for i in catalogue()]

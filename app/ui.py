@@ -328,6 +328,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
         stale = [*outputs, attr_plot, attr_note, cf_plot, cf_note]
         for event in (video.upload, video.clear, video.stop_recording):
             event(lambda: h.new_clip(len(stale)), None, stale, api_visibility="private", queue=False)
+            event(h.drop_window, start, start, api_visibility="private", queue=False)
 
         cal_inputs = [*common, cal_view, cal_layer]
         cal_fn = guarded("the calibration view")(h.calibration)
@@ -439,7 +440,8 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
             # A click fills the clip, then runs the chosen model on it (not a cached result of the
             # default model, which reset the picker); the service caches predictions, so a second click
             # on the same example and model is immediate.
-            ex_pred = ex.load_input_event.then(
+            # A timeline window picked on the previous clip is dropped before the example's prediction.
+            ex_pred = ex.load_input_event.then(h.drop_window, start, start, api_visibility="private", queue=False).then(
                 guarded("the prediction")(h.predict),
                 inputs=[*common, frame_view],
                 outputs=outputs,

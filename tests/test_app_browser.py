@@ -383,6 +383,15 @@ def test_timeline_click_seeks_and_every_tab_explains_that_window(server, browser
     page.wait_for_selector("#cal-plot .js-plotly-plot .main-svg")
     cal = page.inner_text("#cal-plot")  # positions labelled by the frames they cover, e.g. "f240–242 · 30.00–30.25 s"
     assert "f240" in cal and "30.00–" in cal
+
+    # Another example: the window belonged to the long clip, so it is dropped and the whole clip is read.
+    page.get_by_text("moving right (motion task)", exact=True).click()
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#details').innerText;"
+        " return t.includes('_motion') && !t.includes('40.0 s'); }"
+    )
+    assert page.locator("#start-field textarea, #start-field input").first.input_value() == ""
+    assert "window 30.00" not in page.inner_text("#details") and "f240" not in page.inner_text("#frames")
     page.close()
 
     # A phone: the timeline stays inside the page (scrolling inside its box).
