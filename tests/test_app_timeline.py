@@ -114,11 +114,24 @@ def test_a_picked_window_predicts_what_the_timeline_says(service: Service, name:
         assert torch.allclose(a.probs, torch.as_tensor(w.probs), atol=1e-4)
 
 
-def test_stop_ends_the_timeline_work(service: Service, tmp_path: Path) -> None:
+def test_stop_ends_the_timeline_work(service: Service, tmp_path: Path, monkeypatch) -> None:
     """Closing the handler's generator (what Gradio does on Stop) stops the windows within one step."""
     from tests.test_timeline import motion_film
 
     clip = motion_film(tmp_path / "long.mp4", [("moving left", 60), ("moving right", 60)])
+    # On an idle host the whole timeline takes less than the handler's 0.25-s poll: each window is made
+    # to take 50 ms, so Stop lands while windows remain (the stop itself goes through the real callback).
+    real = service.timeline
+
+    def slow_timeline(*args, progress=None, **kwargs):
+        def slow(fraction: float, message: str = "") -> None:
+            time.sleep(0.05)
+            if progress is not None:
+                progress(fraction, message)
+
+        return real(*args, progress=slow, **kwargs)
+
+    monkeypatch.setattr(service, "timeline", slow_timeline)
     th = TimelineHandlers(Handlers(service))
     calls: list[float] = []
     gen = th.timeline(str(clip), "tadaformer_motion.tiny_8f", progress=lambda f, desc=None: calls.append(f))
