@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scratch_tempdir(tmp_path_factory) -> Iterator[None]:
+    """This process's temporary files go under pytest's base folder, which pytest prunes: gradio_client
+    makes a folder named by 40 random hex digits in the temp dir for every file it downloads and leaves it
+    behind, empty, after moving the file out (gradio_client 2.x ``Client._download_file``), so the suite's
+    API tests left tens of thousands of empty folders in /tmp."""
+    scratch = tmp_path_factory.mktemp("tempdir")  # made before the switch: under the real temp dir
+    old, tempfile.tempdir = tempfile.tempdir, str(scratch)
+    yield
+    tempfile.tempdir = old
 
 
 @pytest.fixture(scope="session")
