@@ -447,7 +447,7 @@ class Handlers:
 
     @staticmethod
     def drop_window(start: Any) -> Any:
-        """Empty Sampling ▸ Start when it holds a timeline window (``"30-31"``; UI only): the window was
+        """Empty Sampling ▸ Start when it holds a timeline window (``"30-32"``; UI only): the window was
         picked on the previous clip, a plain start time is the user's own setting and stays."""
         return "" if isinstance(start, str) and _WINDOW.match(start) else gr.skip()
 

@@ -46,7 +46,7 @@ def main() -> None:
     th = TimelineHandlers(Handlers(service))
     for fmt in ("html", "png", "png"):
         t0 = time.perf_counter()
-        path = Path(th.figure_file(str(CLIP), names[0], "", None, None, "20-21", fmt))
+        path = Path(th.figure_file(str(CLIP), names[0], "", None, None, "20-22", fmt))
         print(f"figure as {fmt}: {time.perf_counter() - t0:5.2f} s, {path.stat().st_size / 1e3:.0f} kB")
 
 

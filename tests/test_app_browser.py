@@ -337,23 +337,23 @@ def test_timeline_click_seeks_and_every_tab_explains_that_window(server, browser
     page.wait_for_selector("#clip video")
     page.get_by_role("tab", name="Timeline").click()
     page.click("#tl-btn")
-    page.wait_for_function("() => document.querySelector('#tl-note').innerText.includes('40 windows')")
-    page.wait_for_function("() => document.querySelectorAll('#tl-plot .scatterlayer .trace .points path').length >= 40")
+    page.wait_for_function("() => document.querySelector('#tl-note').innerText.includes('20 windows')")
+    page.wait_for_function("() => document.querySelectorAll('#tl-plot .scatterlayer .trace .points path').length >= 20")
     points = page.locator("#tl-plot .scatterlayer .trace").first.locator(".points path")
-    assert points.count() == 40
+    assert points.count() == 20
 
-    # Click the point of window 31 (30-31 s).
+    # Click the point of window 16 (30-32 s).
     page.locator("#tl-plot").scroll_into_view_if_needed()
-    box = points.nth(30).bounding_box()
+    box = points.nth(15).bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.click(x, y)
-    page.wait_for_function("() => document.querySelector('#tl-note').innerText.includes('Window 31 of 40')")
+    page.wait_for_function("() => document.querySelector('#tl-note').innerText.includes('Window 16 of 20')")
     page.wait_for_function("() => Math.abs(document.querySelector('#clip video').currentTime - 30) < 0.05")
-    page.wait_for_function("() => document.querySelector('#details').innerText.includes('window 30.00–30.88 s')")
-    page.wait_for_function("() => document.querySelector('#frames').innerText.includes('f240')")
+    page.wait_for_function("() => document.querySelector('#details').innerText.includes('window 30.12–31.88 s')")
+    page.wait_for_function("() => document.querySelector('#frames').innerText.includes('f241')")
     page.get_by_text("Sampling", exact=True).first.click()
-    assert page.locator("#start-field textarea, #start-field input").first.input_value() == "30-31"
+    assert page.locator("#start-field textarea, #start-field input").first.input_value() == "30-32"
     # The playback line sits on the clicked window and follows the video.
     page.wait_for_function("() => document.querySelector('#tl-plot .tada-playhead')?.dataset.t === '30'")
     page.evaluate("() => { document.querySelector('#clip video').currentTime = 12.5; }")
@@ -363,7 +363,7 @@ def test_timeline_click_seeks_and_every_tab_explains_that_window(server, browser
     # The per-frame importance of the window, with the playback line on it when the video is inside.
     page.click("#fi-btn")
     page.wait_for_selector("#fi-plot .js-plotly-plot .barlayer")
-    page.wait_for_function("() => document.querySelector('#fi-note').innerText.includes('30.00–30.88 s')")
+    page.wait_for_function("() => document.querySelector('#fi-note').innerText.includes('30.12–31.88 s')")
     page.evaluate("() => { document.querySelector('#clip video').currentTime = 30.5; }")
     page.wait_for_function(
         "() => { const l = document.querySelector('#fi-plot .tada-playhead');"
@@ -371,18 +371,18 @@ def test_timeline_click_seeks_and_every_tab_explains_that_window(server, browser
     )
     page.screenshot(path=str(shots / "2_frame_importance.png"), full_page=True)
 
-    # The JSON download is the timeline (40 windows, frames of each).
+    # The JSON download is the timeline (20 windows, frames of each; 8 of the 16 frames 240-255).
     with page.expect_download() as dl:
         page.locator("#tl-files tr", has_text=".json").locator("a").first.click()
     data = json.loads(Path(dl.value.path()).read_text())
-    assert len(data["windows"]) == 40 and data["windows"][30]["frames"][0] == 240
-    assert data["windows"][30]["start_s"] == 30.0
+    assert len(data["windows"]) == 20 and data["windows"][15]["frames"][0] == 241
+    assert data["windows"][15]["start_s"] == 30.0
 
     # The calibration tab explains the window: its frames are the window's frames.
     page.get_by_role("tab", name="Calibration").click()
     page.wait_for_selector("#cal-plot .js-plotly-plot .main-svg")
-    cal = page.inner_text("#cal-plot")  # positions labelled by the frames they cover, e.g. "f240–242 · 30.00–30.25 s"
-    assert "f240" in cal and "30.00–" in cal
+    cal = page.inner_text("#cal-plot")  # positions labelled by the frames they cover, e.g. "f241–243 · 30.12–30.38 s"
+    assert "f241" in cal and "30.12–" in cal
 
     # Another example: the window belonged to the long clip, so it is dropped and the whole clip is read.
     page.get_by_text("moving right (motion task)", exact=True).click()
@@ -391,7 +391,7 @@ def test_timeline_click_seeks_and_every_tab_explains_that_window(server, browser
         " return t.includes('_motion') && !t.includes('40.0 s'); }"
     )
     assert page.locator("#start-field textarea, #start-field input").first.input_value() == ""
-    assert "window 30.00" not in page.inner_text("#details") and "f240" not in page.inner_text("#frames")
+    assert "window 30.00" not in page.inner_text("#details") and "f241" not in page.inner_text("#frames")
     page.close()
 
     # A phone: the timeline stays inside the page (scrolling inside its box).

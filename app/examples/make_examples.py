@@ -26,18 +26,21 @@ EXAMPLES = (
 )
 
 
-#: A long clip for the Timeline tab: 40 s of 1-s motion episodes (what the bundled models see in one
-#: window), rotating clockwise for the first 20 s, then moving right.
+#: A long clip for the Timeline tab: 40 s of 2-s motion episodes (16 frames at 8 fps, like the short
+#: examples: what the bundled models see in one window), rotating clockwise for the first 20 s, then
+#: moving right.
 LONG_EXAMPLE = "motion_rotating_then_moving_right_40s.mp4"
 LONG_SEGMENTS = (("rotating clockwise", 20), ("moving right", 20))
 
 
-def make_long_example(path: Path, segments=LONG_SEGMENTS, seed: int = 1000, fps: int = 8, scale: int = 2) -> Path:
-    """One generated episode of ``fps`` frames per second of each ``(label, seconds)`` in turn."""
+def make_long_example(
+    path: Path, segments=LONG_SEGMENTS, seed: int = 1000, fps: int = 8, scale: int = 2, episode_s: int = 2
+) -> Path:
+    """Generated episodes of ``episode_s`` seconds at ``fps``, ``(label, seconds)`` of each in turn."""
     frames = []
     for label, seconds in segments:
-        for _ in range(seconds):
-            clip = generate_clip(seed, label, num_frames=fps, size=64, distractors=True, noise=False)
+        for _ in range(seconds // episode_s):
+            clip = generate_clip(seed, label, num_frames=fps * episode_s, size=64, distractors=True, noise=False)
             frames.append(clip.frames)
             seed += 1
     return write_mp4(np.concatenate(frames), path, fps=fps, scale=scale)
