@@ -184,9 +184,11 @@ def limit_malloc_arenas() -> dict[str, int]:
       a fixed threshold (with a trim threshold of 4x it) hands them back at once.
 
     Measured by bench/bench_load.py (8 clients x 20 requests, README "Under load"): the mixed round
-    grew the server by ~0.6 GiB with glibc's defaults.  Called by ``app.py`` before Gradio and torch
-    start their threads; a ``MALLOC_ARENA_MAX`` / ``MALLOC_MMAP_THRESHOLD_`` in the environment, read
-    by glibc at start, wins over the matching setting.
+    grew the server by ~0.6 GiB with glibc's defaults.  The fixed threshold has a price: on the idle host
+    the attribution-heavy round took 135 s against 98 s with the sliding one (arenas capped in both; steady
+    memory 1.17 against 1.32 GiB), so a host with memory to spare may set ``TADA_MALLOC_MMAP_KB=0``.
+    Called by ``app.py`` before Gradio and torch start their threads; a ``MALLOC_ARENA_MAX`` /
+    ``MALLOC_MMAP_THRESHOLD_`` in the environment, read by glibc at start, wins over the matching setting.
     """
     settings: dict[str, int] = {}
     arenas = _env_int("TADA_MALLOC_ARENAS", 2)

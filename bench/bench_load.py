@@ -11,6 +11,8 @@ off so every request decodes and runs:
 * ``glibc``: the same code with glibc's allocator defaults, torch's own thread count and Gradio's
   defaults (``TADA_MALLOC_ARENAS=0 TADA_MALLOC_MMAP_KB=0 TADA_THREAD_BUDGET=0 TADA_MAX_THREADS=40
   TADA_SESSION_CAPACITY=10000``; the bench's 16 sessions stay under either session cap).
+* ``app-mmap8m`` / ``app-mmap0``: the app's settings with an 8 MiB mmap threshold, or glibc's sliding
+  one (``TADA_MALLOC_MMAP_KB=8192`` / ``0``): what the fixed 1 MiB threshold costs and saves.
 
 Then, through ``gradio_client``:
 
@@ -103,6 +105,9 @@ CONFIGS = {
         "TADA_MAX_THREADS": "40",
         "TADA_SESSION_CAPACITY": "10000",
     },
+    # The app's settings with another mmap threshold: 8 MiB, or glibc's sliding one (arenas stay at 2).
+    "app-mmap8m": {"TADA_MALLOC_MMAP_KB": "8192"},
+    "app-mmap0": {"TADA_MALLOC_MMAP_KB": "0"},
 }
 
 
