@@ -45,10 +45,9 @@ from tada.video.worker import get_pool
 
 __all__ = ["CLIP_SECONDS", "MAX_DECODED_FRAMES", "Timeline", "Window", "compute_timeline", "plan_windows"]
 
-#: Typical length of one training clip, by label set (Kinetics clips are 10 s, SSV2 clips ~4 s, the
-#: bundled motion task's clips 1 s: 8 frames at 8 fps). Used as the window of segment/uniform models.
-#: The motion task's clips are one 16-frame episode at 8 fps (the app's examples): 2 s.  A shorter window
-#: would hold too few frames for segment sampling (8 of 8 frames picks only 5 distinct ones).
+#: Typical length of one clip, by label set (Kinetics clips are 10 s, SSV2 clips ~4 s, the motion task's
+#: clips one 16-frame episode at 8 fps, like the app's examples: 2 s). Used as the window of segment/uniform
+#: models. A 1-s motion window held 8 frames, of which segment sampling picks only 5 distinct ones.
 CLIP_SECONDS: dict[str, float] = {"kinetics400": 10.0, "k710": 10.0, "ssv2": 4.0, "motion": 2.0}
 DEFAULT_CLIP_SECONDS = 8.0
 #: Windows computed per request when the stride is automatic (bounds the work of a long video).
