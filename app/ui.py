@@ -248,7 +248,7 @@ def build_demo(service: Service | None = None, examples: list[str | Path] | None
                     "ILA predicts, for each pair of neighbouring frames, one point in each frame where the "
                     "two should be compared, and aligns the frames around them before mixing them; the arrow is "
                     "the points' displacement from the earlier frame to the later one. The bundled tiny ILA's "
-                    "points follow the moving shape (both within one patch of it in 96 % of held-out frame "
+                    "points follow the moving shape (both within one patch of it in 92 % of held-out frame "
                     "pairs) because its training had help the official ILA does not: a training-only loss "
                     "pulled them towards the true object centre. The model itself runs the released code; "
                     "a released ILA, trained without that loss, is not told where the object is (README, "

@@ -150,7 +150,13 @@ def _trained_card(name: str, cfg: PretrainedCfg, info: dict[str, Any]) -> str:
             else f" = {info['clips_seen']:,} clips"
         ),
         f"- AdamW lr {info['lr']} weight decay {info['weight_decay']}, warm-up {info['warmup']:.0%} then cosine, "
-        f"label smoothing {info['label_smoothing']}, gradient clipping 1.0",
+        f"label smoothing {info['label_smoothing']}, gradient clipping 1.0"
+        + (
+            f"; the text tower at {info['text_lr']:g} x that learning rate (its class texts had collapsed onto "
+            "one vector early in a run at the full rate, which then stayed at chance)"
+            if info.get("text_lr", 1.0) != 1.0
+            else ""
+        ),
         *(
             [
                 f"- curriculum: during the first {info['curriculum']:.0%} of training every other batch was rendered "
@@ -190,6 +196,11 @@ def _trained_card(name: str, cfg: PretrainedCfg, info: dict[str, Any]) -> str:
                 "training; the model's code path is unchanged, the loss reads the point heads through hooks): "
                 "every ILA layer's two points of each adjacent-frame pair are pulled towards the moving object's "
                 "true centre in those frames (mean Euclidean distance, from the generator's centres)"
+                + (
+                    f", only for the first {info['aux_points_until']:.0%} of this phase"
+                    if info.get("aux_points_until", 1.0) < 1.0
+                    else ""
+                )
             ]
             if info.get("aux_points")
             else []

@@ -81,6 +81,25 @@ def test_bundled_weights_load_offline_and_reach_the_stated_accuracy(name: str, h
     assert r["reversed_acc"] >= stated["reversed_acc"] - 15.0
 
 
+def test_bundled_ila_points_follow_the_object_and_its_training_fits_the_budget(held_out) -> None:
+    """The ILA targets: recorded in its folder, and the same held-out stream measured now agrees."""
+    name = "ila_motion.tiny_8f"
+    r, stated = held_out[name], _stated(name)
+    for scores in (stated, r):
+        assert scores["point_pairs_within_patch"] >= 70.0, scores  # both points within one patch of the object
+        assert scores["point_dist"] < scores["centre_point_dist"], scores  # beats a point fixed at the centre
+    assert r["point_pairs_within_patch"] >= stated["point_pairs_within_patch"] - 15.0
+    assert r["point_dist"] <= stated["point_dist"] + 1.0
+    assert stated["top1"] >= 95.0
+    # Every phase of its training, as recorded in the chain of runs: within the 30-minute budget.
+    training = json.loads((REPO / tada.get_pretrained_cfg(name).local_dir / "config.json").read_text())["training"]
+    minutes = []
+    while training:
+        minutes.append(training["minutes"])
+        training = training.get("initialised_from")
+    assert len(minutes) == 3 and sum(minutes) <= 30.0, minutes
+
+
 def test_the_baseline_ignores_frame_order(held_out) -> None:
     for name, r in held_out.items():
         if not TEMPORAL[name.split(".")[0]]:

@@ -467,3 +467,57 @@ def test_point_loss_is_ila_only_and_on_by_default_for_the_bundled_ila(tmp_path, 
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["aux_points"] == 1.0  # the default for ila_motion, recorded
     assert "interactive-point loss (weight 1, training only" in (out / "README.md").read_text()
+
+
+def test_point_loss_can_stop_part_way_through(tmp_path, monkeypatch) -> None:
+    import tada.motion.train as train_module
+
+    calls = []
+    real_step = train_module.train_step
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs.get("points") is not None, kwargs.get("centers") is not None))
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_step", spy)
+    out = tmp_path / "ila"
+    argv = ["train", "--model", "ila_motion", "--steps", "4", "--batch-size", "2", "--threads", "1"]
+    assert main([*argv, "--aux-points-until", "0.5", "--out", str(out)]) == 0
+    # Steps 0 and 1 (progress 0 and 0.25) with the loss and the generator's centres, steps 2 and 3 without.
+    assert calls == [(True, True), (True, True), (False, False), (False, False)]
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["aux_points_until"] == 0.5
+    assert "--aux-points-until 0.5" in config["training"]["command"]
+    assert "only for the first 50% of this phase" in (out / "README.md").read_text()
+    with pytest.raises(ValueError, match="aux-points-until"):
+        train_module.train("ila_motion.tiny_8f", tmp_path / "bad", steps=1, aux_points_until=0.0)
+
+
+def test_text_lr_scales_only_the_ila_text_tower(tmp_path, monkeypatch) -> None:
+    import tada.motion.train as train_module
+
+    made = []
+    real = torch.optim.AdamW
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(torch.optim, "AdamW", spy)
+    model = train_module.train(
+        "ila_motion.tiny_8f", tmp_path, steps=2, batch_size=2, threads=1, aux_points=0, text_lr=0.1, log=lambda _m: None
+    )
+    names = {id(p): n for n, p in model.named_parameters()}
+    lrs = {}
+    for group in made[0].param_groups:
+        # Every group is all text tower or all the rest (the auxiliary heads are not the model's: "aux").
+        kinds = {names.get(id(p), "aux").split(".")[0] in train_module._TEXT_TOWER for p in group["params"]}
+        assert len(kinds) == 1
+        text = kinds.pop()
+        assert group["lr_scale"] == (0.1 if text else 1.0)
+        lrs.setdefault(text, set()).add(group["lr"])
+    assert len(lrs[True]) == len(lrs[False]) == 1
+    assert lrs[True].pop() == pytest.approx(0.1 * lrs[False].pop())  # the same schedule, scaled
+    assert "the text tower at 0.1 x that learning rate" in (tmp_path / "README.md").read_text()
+    with pytest.raises(ValueError, match="text-lr"):
+        train_module.train("frame2d_motion.tiny_8f", tmp_path / "2d", steps=1, text_lr=0.1)

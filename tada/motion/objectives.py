@@ -131,6 +131,10 @@ class PointAux:
             losses.append(((points - target).pow(2).sum(-1) + 1e-4).sqrt().mean())
         return torch.stack(losses).mean()
 
+    def discard(self) -> None:
+        """Drop the last forward's points unused (a step without the loss; frees their graph)."""
+        self._outputs = {}
+
     def remove(self) -> None:
         for h in self._hooks:
             h.remove()

@@ -77,6 +77,17 @@ def train_step(
     return float(loss.detach()), float((logits.detach().argmax(1) == y).float().mean())
 
 
+# The text tower of the CLIP-style models (ILA): its class texts are the classifier's weights.
+_TEXT_TOWER = ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
+
+
+def _text_tower(model: nn.Module, named: list[tuple[str, nn.Parameter]]) -> set[str]:
+    """Names of the text-tower parameters of a model with class texts (``--text-lr``); raises for others."""
+    if not hasattr(model, "encode_text"):
+        raise ValueError(f"--text-lr applies to models with class texts (ILA), not {type(model).__name__}")
+    return {n for n, _ in named if n.split(".")[0] in _TEXT_TOWER}
+
+
 def _lr_factor(progress: float, warmup: float) -> float:
     if progress < warmup:
         return max(progress / warmup, 1e-3)
@@ -129,6 +140,8 @@ def train(
     aux_flow: float | None = None,
     aux_align: float = 0.0,
     aux_points: float | None = None,
+    aux_points_until: float = 1.0,
+    text_lr: float = 1.0,
     focus: Sequence[str] = (),
     focus_fraction: float = 0.0,
     focus_from: float = 0.0,
@@ -144,8 +157,10 @@ def train(
 
     ``focus``/``focus_fraction``: that fraction of the clips is given to these classes (names), for a
     phase aimed at the classes an earlier phase confused; ``focus_from``: only from that fraction of
-    training on (a focus phase inside one run).  ``reverse_pairs``: half of every batch is the
-    other half played backwards (see :func:`make_batch`).  ``compile``: the training steps run through
+    training on (a focus phase inside one run).  ``aux_points_until``: the interactive-point loss only
+    until that fraction of training (a warm start).  ``text_lr``: learning-rate factor of an ILA's text
+    tower.  ``reverse_pairs``: half of every batch is the other half played backwards (see
+    :func:`make_batch`).  ``compile``: the training steps run through
     ``torch.compile`` (same maths, fused kernels; the first step pays the compilation).
     """
     import tada
@@ -159,6 +174,10 @@ def train(
         raise ValueError("--focus needs a --focus-fraction in (0, 1]")
     if not 0.0 <= focus_from < 1.0:
         raise ValueError(f"--focus-from must lie in [0, 1), got {focus_from}")
+    if text_lr <= 0.0:
+        raise ValueError(f"--text-lr must be positive, got {text_lr}")
+    if not 0.0 < aux_points_until <= 1.0:
+        raise ValueError(f"--aux-points-until must lie in (0, 1], got {aux_points_until}")
     if compile and not _cpp_compiler():
         raise RuntimeError(
             "--compile needs a C++ compiler for torch.compile's CPU kernels (g++ or clang++ on PATH, or $CXX); "
@@ -197,11 +216,17 @@ def train(
         aux_points = AUX_POINTS_DEFAULT.get(cfg.architecture, 0.0)
     point_aux = PointAux(model) if aux_points else None
     named = list(model.named_parameters()) + (list(aux.named_parameters("aux")) if aux else [])
-    decay = [p for n, p in named if p.ndim > 1 and "embedding" not in n]
-    no_decay = [p for n, p in named if not (p.ndim > 1 and "embedding" not in n)]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
-    )
+    text = _text_tower(model, named) if text_lr != 1.0 else set()
+    groups = []
+    for in_text, scale in ((False, 1.0), (True, text_lr)):
+        part = [(n, p) for n, p in named if (n in text) == in_text]
+        groups += [
+            {"params": [p for n, p in part if p.ndim > 1 and "embedding" not in n], "weight_decay": weight_decay},
+            {"params": [p for n, p in part if not (p.ndim > 1 and "embedding" not in n)], "weight_decay": 0.0},
+        ]
+        for group in groups[-2:]:
+            group["lr_scale"] = scale
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
     params = sum(p.numel() for p in model.parameters())
     # The compiled wrapper shares the model's parameters, buffers and hooks; evaluation and saving use `model`.
     step_model: nn.Module = torch.compile(model) if compile else model
@@ -240,6 +265,8 @@ def train(
             aux_flow=aux_flow,
             aux_align=aux_align,
             aux_points=aux_points,
+            aux_points_until=aux_points_until if aux_points else 1.0,
+            text_lr=text_lr,
             focus=list(focus),
             focus_fraction=focus_fraction if focus else 0.0,
             focus_from=focus_from if focus else 0.0,
@@ -258,12 +285,15 @@ def train(
             break
         factor = _lr_factor(progress, warmup)
         for group in optimizer.param_groups:
-            group["lr"] = lr * factor
+            group["lr"] = lr * factor * group["lr_scale"]
         # Curriculum: during the first `curriculum` fraction, every other batch is rendered without nuisances.
         easy = progress < curriculum and step % 2 == 0
         start = step * fresh
         focusing = bool(focus_ids) and progress >= focus_from
         labels = focus_labels(seed, start, fresh, focus_ids, focus_fraction) if focusing else None
+        # The point loss may only start the run (it gets ILA off chance, see the card); its hooks stay, so a
+        # compiled step is not recompiled, and their outputs are dropped unused.
+        pointing = point_aux is not None and progress < aux_points_until
         x, y, *truth = make_batch(
             cfg,
             seed,
@@ -274,7 +304,7 @@ def train(
             flow=bool(aux_flow),
             labels=labels,
             reverse_pairs=reverse_pairs,
-            centers=point_aux is not None,
+            centers=pointing,
         )
         loss, acc = train_step(
             step_model,
@@ -287,10 +317,12 @@ def train(
             aux_weight=aux_mask,
             flow=truth[1] if aux_flow else None,
             align_weight=aux_align,
-            points=point_aux,
-            centers=truth[-1] if point_aux is not None else None,
+            points=point_aux if pointing else None,
+            centers=truth[-1] if pointing else None,
             points_weight=aux_points,
         )
+        if point_aux is not None and not pointing:
+            point_aux.discard()
         step += 1
         ema_loss = loss if ema_loss is None else 0.95 * ema_loss + 0.05 * loss
         ema_acc = acc if ema_acc is None else 0.95 * ema_acc + 0.05 * acc
@@ -348,6 +380,19 @@ def configure(p: argparse.ArgumentParser) -> None:
         type=float,
         help="weight of the training-only interactive-point loss: every ILA layer's points of each frame pair "
         "are pulled towards the moving object's true centre in those frames (default: 1 for ila_motion, else 0)",
+    )
+    p.add_argument(
+        "--aux-points-until",
+        type=float,
+        default=1.0,
+        help="use the interactive-point loss only until this fraction of training (default 1: throughout)",
+    )
+    p.add_argument(
+        "--text-lr",
+        type=float,
+        default=1.0,
+        help="learning-rate factor of an ILA's text tower (default 1; 0.1 keeps its class texts from collapsing "
+        "onto one vector early in training, a state the run does not leave)",
     )
     p.add_argument(
         "--focus",
@@ -409,6 +454,8 @@ def run(args: argparse.Namespace) -> int:
         + (f" --aux-flow {args.aux_flow:g}" if args.aux_flow is not None else "")
         + (f" --aux-align {args.aux_align:g}" if args.aux_align else "")
         + (f" --aux-points {args.aux_points:g}" if args.aux_points is not None else "")
+        + (f" --aux-points-until {args.aux_points_until:g}" if args.aux_points_until != 1.0 else "")
+        + (f" --text-lr {args.text_lr:g}" if args.text_lr != 1.0 else "")
         + (f" --focus {shlex.quote(args.focus)} --focus-fraction {args.focus_fraction:g}" if args.focus else "")
         + (f" --focus-from {args.focus_from:g}" if args.focus and args.focus_from else "")
         + (" --reverse-pairs" if args.reverse_pairs else "")
@@ -435,6 +482,8 @@ def run(args: argparse.Namespace) -> int:
         aux_flow=args.aux_flow,
         aux_align=args.aux_align,
         aux_points=args.aux_points,
+        aux_points_until=args.aux_points_until,
+        text_lr=args.text_lr,
         focus=[c.strip() for c in args.focus.split(",") if c.strip()],
         focus_fraction=args.focus_fraction,
         focus_from=args.focus_from,
