@@ -4,6 +4,7 @@ label scores, plotly figures).  No Gradio events and no computing here: handlers
 from __future__ import annotations
 
 import functools
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,8 @@ LAST_LAYER = "last layer"
 def message_figure(text: str, height: int = 260) -> go.Figure:
     """An empty figure that says why there is nothing to draw (renders like any other plot; cached,
     since building a plotly figure costs tens of milliseconds)."""
+    # Plotly does not wrap annotations: short lines keep the message inside a phone-wide plot.
+    text = "<br>".join(line for part in text.split("<br>") for line in textwrap.wrap(part, 40) or [""])
     fig = go.Figure()
     fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 15})
     fig.update_xaxes(visible=False)

@@ -94,7 +94,14 @@ def test_every_temporal_bundled_model_uses_time_and_the_baseline_does_not(all_fo
     for m in all_four.models:
         temporal = m.family != "frame2d"
         assert m.changed("reverse") is temporal, m.name
-        assert m.changed("shuffle") is temporal, m.name
+        # Shuffling moves the shape back and forth: a temporal model changes its answer or keeps it with less
+        # than half the confidence (the ILA: still "moving right", 0.92 -> 0.21); the time average keeps both.
+        cf = m.counterfactuals
+        shuffled, kept = cf.variant("shuffle"), cf.original.target_prob
+        if temporal:
+            assert shuffled.changed or shuffled.target_prob < kept / 2, (m.name, shuffled.target_prob, kept)
+        else:
+            assert not shuffled.changed and shuffled.target_prob == pytest.approx(kept, abs=1e-3), m.name
     top = all_four.topk_table()
     assert top[0] == ["rank", *(m.short for m in all_four.models)] and len(top[1]) == 5
     assert all(row[1].startswith("moving right") for row in top[1][:1])
